@@ -1,0 +1,217 @@
+"""Train an ensemble of randomized CNNs into the warehouse.
+
+    python -m pipeline.ensemble --study demo --runs 200 --epochs 8
+    python -m pipeline.ensemble --study mnist-wide --space my_space.toml --datasets mnist --data-dir ~/data
+
+Member i of a study is configuration i of the seeded sampler (pipeline/space.py), so re-running
+the same command continues where it stopped: `kill -9` loses at most the networks in flight,
+and nothing is trained twice. On 2 CPU cores with the defaults expect about 1 network/s
+(see BENCHMARKS.md). `--runs` may grow on a later call to extend a study.
+For several machines, see pipeline/distributed.py.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+
+from tqdm import tqdm
+
+from pipeline import warehouse
+from pipeline.cli import UsageError, fail, flag, parse
+from pipeline.datasets import BUILTIN, STANDARD, DataSpec, DatasetError, load
+from pipeline.runner import Runner, resolve_device, run_seed
+from pipeline.space import Space, SpaceError, load_space
+
+PROG = "python -m pipeline.ensemble"
+# Settings that decide what a study's runs are; a resumed study must match them exactly.
+IDENTITY_SETTINGS = ("seed", "epochs", "image_size", "channels", "train_size", "test_size", "data_seed")
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    study: str = flag(None, "name of the study; the same name continues an earlier run of it")
+    runs: int = flag(100, "number of networks the study should hold when the job ends")
+    epochs: int = flag(8, "training epochs per network")
+    seed: int = flag(0, "sampler seed: the same seed gives the same configurations")
+    space: str = flag("ensemble", "search space: a TOML file, or a name in pipeline/spaces/")
+    datasets: tuple[str, ...] = flag((), "comma-separated datasets replacing the space's dataset choices "
+                                         f"(built-in: {', '.join(BUILTIN)}; torchvision: {', '.join(STANDARD)})")
+    image_size: int = flag(16, "pixels per side every dataset is resized to")
+    channels: int = flag(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
+    train_size: int = flag(2000, "images per procedural dataset for training and validation")
+    test_size: int = flag(500, "test images per procedural dataset")
+    data_seed: int = flag(0, "seed of dataset generation and of the train/validation split")
+    data_dir: str = flag("data/datasets", "folder of torchvision datasets")
+    download: bool = flag(False, "let torchvision download a missing standard dataset")
+    device: str = flag("auto", "auto, cpu, cuda or cuda:N", choices=None)
+    workers: int = flag(0, "worker processes; 0 = one per CPU core on CPU, 4 per GPU on CUDA")
+    warehouse: str | None = flag(None, f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})")
+    flush_seconds: float = flag(2.0, "write finished networks to the warehouse at most this often")
+
+    def validate(self) -> None:
+        if not self.study or not self.study.strip():
+            raise UsageError("--study NAME is required (a new name starts a study, an existing one continues it)")
+        for name in ("runs", "epochs", "image_size", "train_size", "test_size"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise UsageError(f"--workers must be 0 (auto) or more, got {self.workers}")
+        if self.flush_seconds <= 0:
+            raise UsageError("--flush-seconds must be positive")
+        unknown = [d for d in self.datasets if d not in BUILTIN + STANDARD]
+        if unknown:
+            raise UsageError(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(BUILTIN + STANDARD)}")
+
+    @property
+    def data_spec(self) -> DataSpec:
+        return DataSpec(image_size=self.image_size, channels=self.channels, train_size=self.train_size,
+                        test_size=self.test_size, seed=self.data_seed, data_dir=self.data_dir, download=self.download)
+
+    def settings(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k in IDENTITY_SETTINGS}
+
+
+def load_ensemble_space(config: EnsembleConfig) -> Space:
+    space = load_space(config.space)
+    if "dataset" not in space.names:
+        raise SpaceError(f"space {config.space} has no 'dataset' parameter; an ensemble samples its dataset")
+    if config.datasets:
+        space = space.with_choices("dataset", list(config.datasets))
+    unknown = [d for d in space["dataset"].choices if d not in BUILTIN + STANDARD]
+    if unknown:
+        raise SpaceError(f"space {config.space} names unknown dataset(s) {', '.join(map(str, unknown))}")
+    return space
+
+
+def open_study(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int]]:
+    """Create the study, or check that an existing one matches; returns its id and done trials."""
+    with warehouse.write(path) as con:
+        study = warehouse.get_study(con, config.study)
+        if study is None:
+            study_id = warehouse.create_study(
+                con, name=config.study, kind="ensemble", search_space=space.to_json(),
+                settings=config.settings(), seed=config.seed, param_types=space.param_types())
+            return study_id, set()
+        if study["kind"] != "ensemble":
+            raise UsageError(f"study '{config.study}' is a {study['kind']} study, not an ensemble; pick another --study")
+        differences = [f"{k}: {study['settings'].get(k)!r} there, {v!r} now"
+                       for k, v in config.settings().items() if study["settings"].get(k) != v]
+        if study["search_space"] != space.to_json():
+            differences.append("search space differs")
+        if differences:
+            raise UsageError(f"study '{config.study}' exists with other settings ({'; '.join(differences)}). "
+                             "Re-run with its original flags to continue it, or choose a new --study name.")
+        return study["study_id"], warehouse.done_trials(con, study["study_id"])
+
+
+def _worker(tasks, results, data_spec: DataSpec, device: str, parent_pid: int) -> None:
+    runner = Runner(data_spec, resolve_device(device))
+    while True:
+        try:
+            task = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent_pid:  # the job was killed: do not train orphaned networks
+                return
+            continue
+        if task is None:
+            return
+        trial, config, seed, epochs = task
+        record = runner.run(config, dataset=config["dataset"], epochs=epochs, seed=seed)
+        results.put({**record, "trial": trial})
+
+
+def worker_devices(device: str, workers: int) -> list[str]:
+    resolved = resolve_device(device)
+    if resolved.type == "cuda":
+        import torch
+
+        gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if resolved.index is None else [str(resolved)]
+        return [gpus[i % len(gpus)] for i in range(workers or 4 * len(gpus))]
+    return ["cpu"] * (workers or os.cpu_count() or 1)
+
+
+def run(config: EnsembleConfig) -> int:
+    """Train the missing members of the study; returns the number of networks written."""
+    path = warehouse.resolve_path(config.warehouse)
+    space = load_ensemble_space(config)
+    devices = worker_devices(config.device, config.workers)
+    warehouse.check_writable(path)
+    for name in space["dataset"].choices:
+        if name in STANDARD:  # fail now, not in every worker
+            load(name, config.data_spec)
+    study_id, done = open_study(config, space, path)
+    todo = [i for i in range(config.runs) if i not in done]
+    if not todo:
+        print(f"study '{config.study}' already holds {len(done)} networks; nothing to do", file=sys.stderr)
+        return 0
+    ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
+    tasks, results = ctx.Queue(), ctx.Queue()
+    for trial in todo:
+        tasks.put((trial, space.sample(config.seed, trial), run_seed(config.seed, trial), config.epochs))
+    procs = [ctx.Process(target=_worker, args=(tasks, results, config.data_spec, d, os.getpid()), daemon=True)
+             for d in devices]
+    for _ in procs:
+        tasks.put(None)
+    for p in procs:
+        p.start()
+    written, buffer, last_flush = 0, [], time.monotonic()
+    counts = {"ok": 0, "diverged": 0, "failed": 0}
+    bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
+
+    def flush() -> None:
+        nonlocal written, buffer, last_flush
+        if buffer:
+            with warehouse.write(path) as con:
+                warehouse.insert_runs(con, study_id, buffer)
+            written += len(buffer)
+        buffer, last_flush = [], time.monotonic()
+
+    try:
+        while written + len(buffer) < len(todo):
+            try:
+                record = results.get(timeout=0.5)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs):
+                    break
+            else:
+                buffer.append(record)
+                counts[record["status"]] += 1
+                bar.update(1)
+                bar.set_postfix(counts, refresh=False)
+            if time.monotonic() - last_flush >= config.flush_seconds:
+                flush()
+        flush()
+        if written == len(todo):
+            with warehouse.write(path) as con:
+                warehouse.finish_study(con, study_id)
+    except KeyboardInterrupt:
+        flush()
+        bar.close()
+        print(f"\nstopped: {written} networks written; run the same command again to continue", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        bar.close()
+        for p in procs:
+            p.terminate()
+    lost = len(todo) - written
+    if lost:
+        print(f"{lost} networks were lost because a worker process died (see its error above); "
+              "run the same command again to train them", file=sys.stderr)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse(EnsembleConfig, argv, description=__doc__.split("\n\n")[0], prog=PROG)
+    try:
+        run(config)
+    except (UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError) as err:
+        fail(PROG, str(err))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+-- The experiment warehouse. Every statement is idempotent; pipeline/warehouse.py runs this
+-- file whenever it creates a warehouse. Times are UTC. Documented for users in README.md.
+
+create table if not exists warehouse_meta (
+    key varchar primary key,
+    value varchar not null
+);
+
+create sequence if not exists study_id_seq start 1;
+
+create table if not exists studies (
+    study_id integer primary key default nextval('study_id_seq'),
+    name varchar not null unique,
+    kind varchar not null check (kind in ('ensemble', 'bohb', 'hyperband', 'random_search', 'import')),
+    search_space json,
+    settings json not null,
+    seed bigint,
+    code_version varchar,
+    created_at timestamp not null,
+    finished_at timestamp
+);
+
+create table if not exists runs (
+    run_id bigint primary key,
+    study_id integer not null,
+    trial integer not null,
+    status varchar not null check (status in ('ok', 'diverged', 'failed')),
+    error varchar,
+    dataset varchar,
+    test_accuracy double,
+    test_loss double,
+    train_accuracy double,
+    train_loss double,
+    epochs integer,
+    train_seconds double,
+    wall_seconds double,
+    parameter_count bigint,
+    flops_per_sample bigint,
+    inference_ms_per_image double,
+    seed bigint,
+    device varchar,
+    worker varchar,
+    started_at timestamp,
+    finished_at timestamp,
+    bracket integer,
+    bracket_s integer,
+    round integer,
+    round_index integer,
+    budget double,
+    config_id varchar,
+    sampled_as varchar check (sampled_as in ('random', 'model_based', 'promoted')),
+    submitted_at timestamp,
+    unique (study_id, trial)
+);
+
+create table if not exists hyperparameters (
+    run_id bigint not null,
+    name varchar not null,
+    value varchar not null,
+    value_num double,
+    primary key (run_id, name)
+);
+
+create table if not exists curves (
+    run_id bigint not null,
+    epoch integer not null,
+    train_loss double,
+    train_accuracy double,
+    val_loss double,
+    val_accuracy double,
+    learning_rate double,
+    seconds double,
+    primary key (run_id, epoch)
+);
+
+create or replace view run_details as
+select
+    s.name as study,
+    s.kind as study_kind,
+    r.*
+from runs as r
+join studies as s using (study_id);
+
+comment on table warehouse_meta is 'Facts about this file: schema_version, created_at, created_by.';
+comment on table studies is 'One row per study: an ensemble, a sweep or an import. Every run belongs to one study.';
+comment on column studies.kind is 'ensemble | bohb | hyperband | random_search | import';
+comment on column studies.search_space is 'The space the study sampled from, as JSON: {name: {choices} or {low, high, log, integer}, optional when}.';
+comment on column studies.settings is 'Everything else the job was run with (epochs, data shape, devices, ...), as JSON.';
+comment on column studies.seed is 'Seed of the sampler: run trial i of a study always gets the same configuration.';
+comment on column studies.code_version is 'git commit of the pipeline that created the study (with +dirty when uncommitted changes).';
+comment on table runs is 'One row per trained network. Written in one transaction with its hyperparameters and curve.';
+comment on column runs.trial is 'Index of the run inside its study (ensemble member, or order of evaluation in a sweep); unique per study.';
+comment on column runs.status is 'ok | diverged (loss became NaN or inf: metrics empty, curve up to there) | failed (exception, see error).';
+comment on column runs.dataset is 'Dataset the network was trained on (never a row of hyperparameters).';
+comment on column runs.test_accuracy is 'Accuracy on the held-out test split, 0..1; null unless status = ok.';
+comment on column runs.train_accuracy is 'Running accuracy over the last training epoch (augmented batches), 0..1.';
+comment on column runs.epochs is 'Epochs completed.';
+comment on column runs.train_seconds is 'Seconds in the training loop (validation each epoch included).';
+comment on column runs.wall_seconds is 'Seconds from start to result, model build, FLOP count and test included.';
+comment on column runs.flops_per_sample is 'Forward-pass FLOPs for one image (a multiply-add counts 2), by torch.utils.flop_counter.';
+comment on column runs.inference_ms_per_image is 'Median forward time per image in a batch of 256, milliseconds, on runs.device.';
+comment on column runs.seed is 'Seed of weight init, batch order and augmentation: rebuilds the network with pipeline.cnn.build_cnn.';
+comment on column runs.worker is 'host:pid of the process that trained it.';
+comment on column runs.bracket is 'Hyperband: iteration number of hpbandster (null outside sweeps).';
+comment on column runs.bracket_s is 'Hyperband: s of the bracket (number of halvings it starts with).';
+comment on column runs.round is 'Hyperband: successive-halving stage inside the bracket, from 0.';
+comment on column runs.round_index is 'Hyperband: index of the trial within its round.';
+comment on column runs.budget is 'Hyperband: budget of this evaluation (epochs unless the space says otherwise).';
+comment on column runs.config_id is 'hpbandster config id "(iteration, stage, index)".';
+comment on column runs.sampled_as is 'random | model_based (BOHB KDE) | promoted (from the previous round).';
+comment on table hyperparameters is 'Hyperparameters stored long: one row per run and name. Inactive conditional ones are absent.';
+comment on column hyperparameters.value is 'Text form of the value: strings as they are, numbers as written, booleans as true/false.';
+comment on column hyperparameters.value_num is 'The value as a number when it is one (booleans 1/0), else null.';
+comment on table curves is 'Per-epoch learning curve of a run.';
+comment on column curves.train_loss is 'Mean training loss over the epoch.';
+comment on column curves.val_loss is 'Loss on the validation split (held out from training data, not the test split).';
+comment on column curves.learning_rate is 'Learning rate used during the epoch.';
+comment on column curves.seconds is 'Wall seconds of the epoch, validation included.';
+comment on view run_details is 'runs with the study name and kind. For hyperparameters as columns use the study view study_<name>.';

@@ -1,0 +1,288 @@
+"""Access to the DuckDB experiment warehouse: open, create, write runs, run named queries.
+
+DuckDB lets one process hold a file read-write, and then no other process may open it, not
+even read-only. So nobody holds it for long: a job buffers finished runs in memory and opens
+the file read-write for one short transaction every couple of seconds; the app opens it
+read-only for the few queries of one page render. Both sides retry while the other holds the
+lock, so "job running, app open and refreshing" just works, at the cost of a few milliseconds
+of waiting now and then. A run is written in one transaction with its hyperparameters and
+curve: a crash loses at most what was still buffered, never half a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+DEFAULT_PATH = Path("data/warehouse.duckdb")
+PATH_ENV_VAR = "HPW_WAREHOUSE"
+SCHEMA_VERSION = "1"
+SQL_DIR = Path(__file__).parent / "sql"
+LOCK_MESSAGE = "Could not set lock"
+
+RUN_COLUMNS = {  # runs table columns written from a run record, with their Arrow types
+    "trial": pa.int32(), "status": pa.string(), "error": pa.string(), "dataset": pa.string(),
+    "test_accuracy": pa.float64(), "test_loss": pa.float64(), "train_accuracy": pa.float64(),
+    "train_loss": pa.float64(), "epochs": pa.int32(), "train_seconds": pa.float64(),
+    "wall_seconds": pa.float64(), "parameter_count": pa.int64(), "flops_per_sample": pa.int64(),
+    "inference_ms_per_image": pa.float64(), "seed": pa.int64(), "device": pa.string(),
+    "worker": pa.string(), "started_at": pa.timestamp("us"), "finished_at": pa.timestamp("us"),
+    "bracket": pa.int32(), "bracket_s": pa.int32(), "round": pa.int32(), "round_index": pa.int32(),
+    "budget": pa.float64(), "config_id": pa.string(), "sampled_as": pa.string(),
+    "submitted_at": pa.timestamp("us"),
+}
+CURVE_COLUMNS = {
+    "epoch": pa.int32(), "train_loss": pa.float64(), "train_accuracy": pa.float64(),
+    "val_loss": pa.float64(), "val_accuracy": pa.float64(), "learning_rate": pa.float64(),
+    "seconds": pa.float64(),
+}
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used as asked; the message says what to do."""
+
+
+def resolve_path(flag: str | os.PathLike | None = None) -> Path:
+    """--warehouse flag, else $HPW_WAREHOUSE, else data/warehouse.duckdb."""
+    return Path(flag or os.environ.get(PATH_ENV_VAR) or DEFAULT_PATH)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def code_version() -> str:
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _connect(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while another process holds the file's lock."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as err:
+            if LOCK_MESSAGE not in str(err):
+                raise WarehouseError(f"{path} cannot be opened as a DuckDB database ({err}). "
+                                     "Pass the path of a warehouse, or a new path to create one.") from None
+            if time.monotonic() > deadline:
+                raise WarehouseError(f"{path} stayed locked by another process for {timeout:.0f} s. "
+                                     "Is a job holding it open? Try again when it is done.") from None
+            time.sleep(random.uniform(0.01, 0.05))
+
+
+def _check_is_warehouse(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    tables = {row[0] for row in con.sql("select table_name from duckdb_tables()").fetchall()}
+    if "warehouse_meta" not in tables:
+        raise WarehouseError(f"{path} is a DuckDB database but not an experiment warehouse (no "
+                             "warehouse_meta table). Pass another path; a new path creates a warehouse.")
+    version = con.execute("select value from warehouse_meta where key = 'schema_version'").fetchall()
+    if version != [(SCHEMA_VERSION,)]:
+        raise WarehouseError(f"{path} has warehouse schema version {version[0][0] if version else '?'}; "
+                             f"this code reads version {SCHEMA_VERSION}.")
+
+
+@contextmanager
+def read(path: Path, *, timeout: float = 10.0):
+    """A read-only connection, held only for the `with` block."""
+    if not path.exists():
+        raise WarehouseError(f"no warehouse at {path}. Build the demo with `python -m pipeline.demo restore` "
+                             "or train one with `python -m pipeline.ensemble --study NAME`.")
+    con = _connect(path, read_only=True, timeout=timeout)
+    try:
+        _check_is_warehouse(con, path)
+        yield con
+    finally:
+        con.close()
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any work if `path` is not a warehouse, or cannot be created; writes nothing."""
+    if path.exists():
+        with read(path):
+            return
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise WarehouseError(f"cannot create {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise WarehouseError(f"cannot create {path}: folder {parent} is not writable")
+
+
+@contextmanager
+def write(path: Path, *, timeout: float = 120.0):
+    """A read-write connection inside one transaction, committed at the end of the block.
+
+    Creates the warehouse when the file does not exist. Any exception rolls everything back.
+    """
+    check_writable(path)
+    new = not path.exists()
+    con = _connect(path, read_only=False, timeout=timeout)
+    try:
+        if new:
+            _create_schema(con)
+        con.execute("begin transaction")
+        try:
+            yield con
+        except BaseException:
+            con.execute("rollback")
+            raise
+        con.execute("commit")
+    finally:
+        con.close()
+
+
+def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute((SQL_DIR / "schema.sql").read_text())
+    con.executemany(
+        "insert or replace into warehouse_meta values (?, ?)",
+        [("schema_version", SCHEMA_VERSION), ("created_at", utcnow().isoformat()), ("created_by", code_version())],
+    )
+
+
+def query_text(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def query(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None):
+    """Run the named query pipeline/sql/NAME.sql with parameters; returns a polars frame."""
+    return con.execute(query_text(name), params or {}).pl()
+
+
+# ---- studies -------------------------------------------------------------------------------
+
+
+def get_study(con: duckdb.DuckDBPyConnection, name: str) -> dict | None:
+    rows = con.execute(
+        "select study_id, name, kind, search_space, settings, seed, finished_at from studies where name = ?",
+        [name],
+    ).fetchall()
+    if not rows:
+        return None
+    study_id, name, kind, space, settings, seed, finished_at = rows[0]
+    return {"study_id": study_id, "name": name, "kind": kind, "search_space": space,
+            "settings": json.loads(settings), "seed": seed, "finished_at": finished_at}
+
+
+def create_study(con, *, name: str, kind: str, search_space: str | None, settings: dict, seed: int | None,
+                 param_types: dict[str, str]) -> int:
+    """Insert a study and its wide view; `param_types` maps hyperparameter -> bool|int|float|text."""
+    study_id = con.execute(
+        "insert into studies (name, kind, search_space, settings, seed, code_version, created_at) "
+        "values (?, ?, ?, ?, ?, ?, ?) returning study_id",
+        [name, kind, search_space, json.dumps(settings), seed, code_version(), utcnow()],
+    ).fetchall()[0][0]
+    create_study_view(con, study_id, name, param_types)
+    return study_id
+
+
+def study_view_name(con, study_id: int, name: str) -> str:
+    slug = "study_" + (re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or str(study_id))
+    taken = con.execute("select 1 from duckdb_views() where view_name = ?", [slug]).fetchall()
+    return f"{slug}_{study_id}" if taken else slug
+
+
+def create_study_view(con, study_id: int, name: str, param_types: dict[str, str]) -> None:
+    """A view with one typed column per hyperparameter, for people who write SQL."""
+    run_cols = ["trial", "status", "dataset", *[c for c in RUN_COLUMNS if c not in ("trial", "status", "dataset")]]
+    cast = {"bool": "boolean", "int": "bigint", "float": "double"}
+    hp_cols = []
+    for param, kind in param_types.items():
+        column = f"hp_{param}" if param in RUN_COLUMNS or param == "run_id" else param
+        source = "value_num" if kind in cast else "value"
+        hp_cols.append(f'max(h.{source}) filter (where h.name = \'{_sql_string(param)}\')'
+                       f'::{cast.get(kind, "varchar")} as "{column}"')
+    view = study_view_name(con, study_id, name)
+    select_hp = (",\n        " + ",\n        ".join(hp_cols)) if hp_cols else ""
+    con.execute(f"""
+        create or replace view {view} as
+        select
+            r.run_id,
+            {", ".join(f"r.{c}" for c in run_cols)}{select_hp}
+        from runs as r
+        left join hyperparameters as h using (run_id)
+        where r.study_id = {int(study_id)}
+        group by all
+        order by r.run_id
+    """)
+    con.execute(f"comment on view {view} is 'Runs of study \"{_sql_string(name)}\" with one column per "
+                "hyperparameter (null where inactive).'")
+
+
+def _sql_string(text: str) -> str:
+    """Escape for a string literal in DDL, where parameters are not allowed."""
+    return text.replace("'", "''")
+
+
+def finish_study(con, study_id: int) -> None:
+    con.execute("update studies set finished_at = ? where study_id = ?", [utcnow(), study_id])
+
+
+def done_trials(con, study_id: int) -> set[int]:
+    return {row[0] for row in con.execute("select trial from runs where study_id = ?", [study_id]).fetchall()}
+
+
+# ---- runs ----------------------------------------------------------------------------------
+
+
+def value_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else repr(value)
+
+
+def value_number(value) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def insert_runs(con, study_id: int, records: list[dict]) -> list[int]:
+    """Insert finished runs, each a dict of runs columns plus `hyperparameters` and `curve`.
+
+    Call inside `write()`: everything lands in that one transaction or nothing does.
+    """
+    if not records:
+        return []
+    first_id = con.execute("select coalesce(max(run_id), 0) + 1 from runs").fetchall()[0][0]
+    run_ids = list(range(first_id, first_id + len(records)))
+    runs = {col: [r.get(col) for r in records] for col in RUN_COLUMNS}
+    runs_table = pa.table({"run_id": pa.array(run_ids, pa.int64()), "study_id": pa.array([study_id] * len(records), pa.int32()),
+                           **{c: pa.array(v, RUN_COLUMNS[c]) for c, v in runs.items()}})
+    hp_rows = [(rid, name, value_text(v), value_number(v))
+               for rid, r in zip(run_ids, records) for name, v in r["hyperparameters"].items()]
+    hp_table = pa.table({k: pa.array(v, t) for (k, t), v in zip(
+        {"run_id": pa.int64(), "name": pa.string(), "value": pa.string(), "value_num": pa.float64()}.items(),
+        zip(*hp_rows) if hp_rows else [[]] * 4)})
+    curve_rows = [(rid, *[point.get(c) for c in CURVE_COLUMNS]) for rid, r in zip(run_ids, records) for point in r["curve"]]
+    curve_types = {"run_id": pa.int64(), **CURVE_COLUMNS}
+    curve_table = pa.table({k: pa.array(v, t) for (k, t), v in zip(
+        curve_types.items(), zip(*curve_rows) if curve_rows else [[]] * len(curve_types))})
+    for table_name, arrow in (("runs", runs_table), ("hyperparameters", hp_table), ("curves", curve_table)):
+        con.register("incoming", arrow)
+        columns = ", ".join(f'"{c}"' for c in arrow.column_names)
+        con.execute(f"insert into {table_name} ({columns}) select {columns} from incoming")
+        con.unregister("incoming")
+    return run_ids
