@@ -16,7 +16,6 @@ import multiprocessing as mp
 import os
 import queue
 import sys
-import time
 from dataclasses import asdict, dataclass, replace
 
 from tqdm import tqdm
@@ -109,6 +108,11 @@ def open_study(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int
         return study["study_id"], warehouse.done_trials(con, study["study_id"])
 
 
+def member_task(config: EnsembleConfig, space: Space, trial: int) -> tuple[dict, int]:
+    """Member `trial` of the study: its configuration (dataset included) and its training seed."""
+    return space.sample(config.seed, trial), run_seed(config.seed, trial)
+
+
 def _worker(tasks, results, data_spec: DataSpec, device: str, parent_pid: int) -> None:
     runner = Runner(data_spec, resolve_device(device))
     while True:
@@ -152,52 +156,44 @@ def run(config: EnsembleConfig) -> int:
     ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
     tasks, results = ctx.Queue(), ctx.Queue()
     for trial in todo:
-        tasks.put((trial, space.sample(config.seed, trial), run_seed(config.seed, trial), config.epochs))
+        tasks.put((trial, *member_task(config, space, trial), config.epochs))
     procs = [ctx.Process(target=_worker, args=(tasks, results, config.data_spec, d, os.getpid()), daemon=True)
              for d in devices]
     for _ in procs:
         tasks.put(None)
     for p in procs:
         p.start()
-    written, buffer, last_flush = 0, [], time.monotonic()
+    writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
     counts = {"ok": 0, "diverged": 0, "failed": 0}
     bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
-
-    def flush() -> None:
-        nonlocal written, buffer, last_flush
-        if buffer:
-            with warehouse.write(path) as con:
-                warehouse.insert_runs(con, study_id, buffer)
-            written += len(buffer)
-        buffer, last_flush = [], time.monotonic()
-
     try:
-        while written + len(buffer) < len(todo):
+        received = 0
+        while received < len(todo):
             try:
                 record = results.get(timeout=0.5)
             except queue.Empty:
                 if not any(p.is_alive() for p in procs):
                     break
-            else:
-                buffer.append(record)
-                counts[record["status"]] += 1
-                bar.update(1)
-                bar.set_postfix(counts, refresh=False)
-            if time.monotonic() - last_flush >= config.flush_seconds:
-                flush()
-        flush()
-        if written == len(todo):
-            with warehouse.write(path) as con:
-                warehouse.finish_study(con, study_id)
+                writer.flush_if_due()
+                continue
+            received += 1
+            writer.add(record)
+            counts[record["status"]] += 1
+            bar.set_postfix(counts, refresh=False)
+            bar.update(1)
+        if received == len(todo):
+            writer.finish_study()
+        writer.flush()
     except KeyboardInterrupt:
-        flush()
+        writer.flush()
         bar.close()
-        print(f"\nstopped: {written} networks written; run the same command again to continue", file=sys.stderr)
+        print(f"\nstopped: {writer.written} networks written; run the same command again to continue", file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         bar.close()
         for p in procs:
             p.terminate()
+    written = writer.written
     lost = len(todo) - written
     if lost:
         print(f"{lost} networks were lost because a worker process died (see its error above); "

@@ -286,3 +286,37 @@ def insert_runs(con, study_id: int, records: list[dict]) -> list[int]:
         con.execute(f"insert into {table_name} ({columns}) select {columns} from incoming")
         con.unregister("incoming")
     return run_ids
+
+
+class RunWriter:
+    """Buffers finished runs and writes them in one short transaction every `flush_seconds`.
+
+    The file is held read-write only during a flush, so readers get in between. Whatever is
+    still buffered when the process is killed is lost, and is trained again on resume.
+    """
+
+    def __init__(self, path: Path, study_id: int, *, flush_seconds: float = 2.0):
+        self.path, self.study_id, self.flush_seconds = path, study_id, flush_seconds
+        self.buffer: list[dict] = []
+        self.written = 0
+        self._last_flush = time.monotonic()
+
+    def add(self, record: dict) -> None:
+        self.buffer.append(record)
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            with write(self.path) as con:
+                insert_runs(con, self.study_id, self.buffer)
+            self.written += len(self.buffer)
+        self.buffer, self._last_flush = [], time.monotonic()
+
+    def finish_study(self) -> None:
+        self.flush()
+        with write(self.path) as con:
+            finish_study(con, self.study_id)

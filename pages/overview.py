@@ -1,0 +1,48 @@
+"""Overview: what the warehouse holds (studies, runs per dataset and status, best accuracy)."""
+
+import altair as alt
+import streamlit as st
+
+from pipeline import warehouse
+from pipeline.app_data import cached_query, warehouse_or_stop
+
+
+def render() -> None:
+    st.title("Experiment warehouse")
+    st.write("What has been trained so far: every study, and how its networks ended up.")
+    path = warehouse_or_stop()
+    studies = cached_query(path, "home_overview")
+    by_dataset = cached_query(path, "runs_by_dataset_status")
+    if studies.is_empty():
+        st.info(f"{path} holds no study yet. Train one: `python -m pipeline.ensemble --study NAME --runs 100`")
+        return
+    cols = st.columns(4)
+    cols[0].metric("Studies", studies.height)
+    cols[1].metric("Networks", f"{int(studies['runs'].sum()):,}")
+    cols[2].metric("Datasets", by_dataset["dataset"].n_unique())
+    best = studies["best_test_accuracy"].max()
+    cols[3].metric("Best test accuracy", "-" if best is None else f"{best:.3f}")
+
+    st.subheader("Studies")
+    st.dataframe(studies, hide_index=True, width="stretch", column_config={
+        "best_test_accuracy": st.column_config.NumberColumn("best test accuracy", format="%.3f"),
+    })
+
+    st.subheader("Networks per dataset and status")
+    left, right = st.columns([1, 2])
+    table = by_dataset.pivot(on="status", index="dataset", values="runs").fill_null(0)
+    left.dataframe(table, hide_index=True, width="stretch")
+    chart = alt.Chart(by_dataset).mark_bar().encode(
+        x=alt.X("runs:Q", title="networks"),
+        y=alt.Y("dataset:N", title="dataset", sort="-x"),
+        color=alt.Color("status:N", title="status", scale=alt.Scale(
+            domain=["ok", "diverged", "failed"], range=["#4c78a8", "#f58518", "#e45756"])),
+        tooltip=[alt.Tooltip("dataset:N"), alt.Tooltip("status:N"), alt.Tooltip("runs:Q", title="networks"),
+                 alt.Tooltip("best_test_accuracy:Q", title="best test accuracy", format=".3f")],
+    )
+    right.altair_chart(chart, width="stretch")
+    st.caption(f"Warehouse: `{path}`. Query it directly from any DuckDB client, e.g. "
+               f"`duckdb -readonly {path} \"from run_details limit 5\"`. Schema: README.md.")
+
+
+render()

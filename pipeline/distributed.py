@@ -1,0 +1,209 @@
+"""Train one ensemble on several machines through hpbandster's Pyro4 master/worker model.
+
+An ensemble is a random search with a fixed budget: the master hands out members (configuration
+i of the seeded sampler, exactly as `pipeline.ensemble` would train them), workers train them
+and send back the result, and the master writes every result to its warehouse. Nothing but
+the master touches the warehouse. Workers need torch and this package, not the app.
+
+On the master machine (starts a Pyro4 nameserver and, optionally, local workers):
+
+    python -m pipeline.distributed master --study big --runs 10000 --host 10.0.0.1 --port 9090 --workers 2
+
+On each other machine (as many as you like, joining or leaving at any time):
+
+    python -m pipeline.distributed worker --nameserver 10.0.0.1 --port 9090 --run-id big --host 10.0.0.2
+
+Every ensemble flag works on the master. Re-running the master command continues the study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from pipeline import hpbandster_compat, warehouse
+from pipeline.cli import UsageError, fail, flag, parse
+from pipeline.datasets import DataSpec, DatasetError
+from pipeline.ensemble import EnsembleConfig, load_ensemble_space, member_task, open_study
+from pipeline.runner import Runner, resolve_device
+from pipeline.space import SpaceError
+
+hpbandster_compat.install()
+
+from hpbandster.core.base_config_generator import base_config_generator  # noqa: E402
+from hpbandster.core.master import Master  # noqa: E402
+from hpbandster.core.nameserver import NameServer  # noqa: E402
+from hpbandster.core.worker import Worker  # noqa: E402
+from hpbandster.optimizers.iterations import SuccessiveHalving  # noqa: E402
+
+PROG = "python -m pipeline.distributed"
+TIME_FIELDS = ("started_at", "finished_at")
+WORKER_DISCOVERY_SECONDS = 10  # how often the master looks for workers that joined late
+
+
+@dataclass(frozen=True)
+class MasterConfig(EnsembleConfig):
+    workers: int = flag(0, "worker processes the master starts on this machine (0: remote workers only)")
+    host: str = flag("127.0.0.1", "address of this machine that the workers can reach")
+    port: int = flag(0, "nameserver port (0: any free one, printed at start)")
+    run_id: str | None = flag(None, "hpbandster run id that workers join (default: the study name)")
+    min_workers: int = flag(0, "wait for this many workers before handing out networks (0: --workers, at least 1)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.port < 0 or self.min_workers < 0:
+            raise UsageError("--port and --min-workers must be 0 or more")
+
+
+class MemberSampler(base_config_generator):
+    """hands out the study's missing members in order, as plain JSON-like dicts."""
+
+    def __init__(self, jobs: list[dict]):
+        super().__init__()
+        self.jobs = iter(jobs)
+
+    def get_config(self, budget):
+        job = next(self.jobs)
+        return job, {"trial": job["trial"]}
+
+
+class EnsembleMaster(Master):
+    def __init__(self, jobs: list[dict], epochs: int, **kwargs):
+        super().__init__(config_generator=MemberSampler(jobs), **kwargs)
+        self.n_jobs, self.epochs = len(jobs), epochs
+
+    def get_next_iteration(self, iteration, iteration_kwargs={}):  # noqa: B006 - hpbandster's signature
+        return SuccessiveHalving(HPB_iter=iteration, num_configs=[self.n_jobs], budgets=[self.epochs],
+                                 config_sampler=self.config_generator.get_config, **iteration_kwargs)
+
+
+class WarehouseLogger:
+    """hpbandster result logger (`new_config`, `__call__(job)`) that writes to the warehouse."""
+
+    def __init__(self, writer: warehouse.RunWriter, progress=None):
+        self.writer, self.progress = writer, progress
+
+    def new_config(self, config_id, config, config_info):
+        pass  # a member's configuration is known from the study's seed; only results are stored
+
+    def __call__(self, job):
+        job_config = job.kwargs["config"]
+        if job.result is not None:
+            record = dict(job.result["info"])
+            for name in TIME_FIELDS:
+                record[name] = datetime.fromisoformat(record[name])
+        else:  # the worker raised outside the runner (lost data, killed process): keep it as failed
+            record = {"status": "failed", "error": str(job.exception), "curve": [], "dataset": job_config["dataset"],
+                      "hyperparameters": job_config["hyperparameters"], "seed": job_config["seed"]}
+        record["trial"] = job_config["trial"]
+        self.writer.add(record)
+        if self.progress is not None:
+            self.progress.update(1)
+
+
+class EnsembleWorker(Worker):
+    def __init__(self, *args, device: str = "auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.device = resolve_device(device)
+        self.runners: dict[str, Runner] = {}
+
+    def compute(self, config_id, config, budget, working_directory):
+        spec = DataSpec(**config["data_spec"])
+        runner = self.runners.setdefault(repr(spec), Runner(spec, self.device))
+        record = runner.run(config["hyperparameters"] | {"dataset": config["dataset"]}, dataset=config["dataset"],
+                            epochs=int(budget), seed=config["seed"])
+        for name in TIME_FIELDS:
+            record[name] = record[name].isoformat()
+        loss = 1.0 - record["test_accuracy"] if record["status"] == "ok" else 1.0
+        return {"loss": float(loss), "info": hpbandster_compat.plain(record)}
+
+
+def run_master(config: MasterConfig) -> int:
+    from tqdm import tqdm
+
+    path = warehouse.resolve_path(config.warehouse)
+    space = load_ensemble_space(config)
+    warehouse.check_writable(path)
+    study_id, done = open_study(config, space, path)
+    jobs = []
+    for trial in range(config.runs):
+        if trial not in done:
+            hyperparameters, seed = member_task(config, space, trial)
+            jobs.append({"trial": trial, "dataset": hyperparameters.pop("dataset"), "seed": seed,
+                         "hyperparameters": hyperparameters, "data_spec": asdict(config.data_spec)})
+    if not jobs:
+        print(f"study '{config.study}' already holds {len(done)} networks; nothing to do", file=sys.stderr)
+        return 0
+    run_id = config.run_id or config.study
+    nameserver = NameServer(run_id=run_id, host=config.host, port=config.port)
+    ns_host, ns_port = nameserver.start()
+    print(f"nameserver on {ns_host}:{ns_port}; start workers with:\n  {PROG} worker --nameserver {ns_host} "
+          f"--port {ns_port} --run-id {run_id}", file=sys.stderr)
+    local = [subprocess.Popen([sys.executable, "-m", "pipeline.distributed", "worker", "--nameserver", ns_host,
+                               "--port", str(ns_port), "--run-id", run_id, "--device", config.device])
+             for _ in range(config.workers)]
+    writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
+    bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
+    master = EnsembleMaster(jobs, config.epochs, run_id=run_id, nameserver=ns_host, nameserver_port=ns_port,
+                            host=config.host, ping_interval=WORKER_DISCOVERY_SECONDS, result_logger=WarehouseLogger(writer, bar),
+                            logger=logging.getLogger("pipeline.distributed"))
+    try:
+        master.run(n_iterations=1, min_n_workers=config.min_workers or max(1, config.workers))
+        writer.finish_study()
+    except KeyboardInterrupt:
+        print(f"\nstopped: {writer.written + len(writer.buffer)} networks written; run the same command again "
+              "to continue", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        writer.flush()
+        bar.close()
+        master.shutdown(shutdown_workers=True)
+        nameserver.shutdown()
+        for proc in local:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return writer.written
+
+
+def run_worker(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog=f"{PROG} worker", description="Join a distributed ensemble as a worker.")
+    parser.add_argument("--nameserver", required=True, help="address of the master's nameserver")
+    parser.add_argument("--port", type=int, required=True, help="port of the master's nameserver")
+    parser.add_argument("--run-id", required=True, help="run id the master printed (default there: the study name)")
+    parser.add_argument("--host", default=None, help="address of this machine that the master can reach")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for new work before leaving once the master is gone")
+    args = parser.parse_args(argv)
+    try:
+        worker = EnsembleWorker(run_id=args.run_id, nameserver=args.nameserver, nameserver_port=args.port,
+                                host=args.host, device=args.device, timeout=args.timeout)
+    except ValueError as err:
+        parser.exit(2, f"{PROG} worker: error: {err}\n")
+    worker.run(background=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in ("master", "worker"):
+        fail(PROG, "say `master` or `worker` first; --help after either explains its flags")
+    if argv[0] == "worker":
+        run_worker(argv[1:])
+        return
+    config = parse(MasterConfig, argv[1:], description=__doc__.split("\n\n")[0], prog=f"{PROG} master")
+    try:
+        run_master(config)
+    except (UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError) as err:
+        fail(PROG, str(err))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYRO_LOGLEVEL", "WARNING")
+    main()
