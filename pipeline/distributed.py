@@ -23,6 +23,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -172,6 +173,22 @@ def run_master(config: MasterConfig) -> int:
     return writer.written
 
 
+def wait_for_nameserver(host: str, port: int, seconds: float) -> bool:
+    """Workers may start before the master: hpbandster's own worker gives up at once."""
+    import Pyro4
+    import Pyro4.errors
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with Pyro4.locateNS(host=host, port=port):
+                return True
+        except Pyro4.errors.NamingError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+
+
 def run_worker(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog=f"{PROG} worker", description="Join a distributed ensemble as a worker.")
     parser.add_argument("--nameserver", required=True, help="address of the master's nameserver")
@@ -181,7 +198,12 @@ def run_worker(argv: list[str]) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds to wait for new work before leaving once the master is gone")
+    parser.add_argument("--wait", type=float, default=300.0,
+                        help="seconds to wait for the master's nameserver to come up")
     args = parser.parse_args(argv)
+    if not wait_for_nameserver(args.nameserver, args.port, args.wait):
+        parser.exit(1, f"{PROG} worker: error: no nameserver answered at {args.nameserver}:{args.port} within "
+                       f"{args.wait:.0f} s; start the master first and pass the address and port it printed\n")
     try:
         worker = EnsembleWorker(run_id=args.run_id, nameserver=args.nameserver, nameserver_port=args.port,
                                 host=args.host, device=args.device, timeout=args.timeout)

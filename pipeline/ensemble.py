@@ -139,10 +139,13 @@ def worker_devices(device: str, workers: int) -> list[str]:
     return ["cpu"] * (workers or os.cpu_count() or 1)
 
 
-def run(config: EnsembleConfig) -> int:
-    """Train the missing members of the study; returns the number of networks written."""
+def run(config: EnsembleConfig, space: Space | None = None) -> int:
+    """Train the missing members of the study; returns the number of networks written.
+
+    `space` replaces the one named by `config.space` (the benchmark narrows it in code).
+    """
     path = warehouse.resolve_path(config.warehouse)
-    space = load_ensemble_space(config)
+    space = space or load_ensemble_space(config)
     devices = worker_devices(config.device, config.workers)
     warehouse.check_writable(path)
     for name in space["dataset"].choices:
@@ -193,6 +196,7 @@ def run(config: EnsembleConfig) -> int:
         bar.close()
         for p in procs:
             p.terminate()
+            p.join(timeout=10)
     written = writer.written
     lost = len(todo) - written
     if lost:

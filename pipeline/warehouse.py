@@ -168,7 +168,7 @@ def query_text(name: str) -> str:
 
 def query(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None):
     """Run the named query pipeline/sql/NAME.sql with parameters; returns a polars frame."""
-    return con.execute(query_text(name), params or {}).pl()
+    return con.sql(query_text(name), params=params or None).pl()
 
 
 # ---- studies -------------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny studies trained for real, on data small enough for a few seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Small and fast: 8x8 images, 1 epoch, 200 training images per procedural dataset.
+TINY = ["--epochs", "1", "--image-size", "8", "--train-size", "200", "--test-size", "100", "--flush-seconds", "0.2"]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "absent"
+
+
+def sql(path: Path, query: str, params=None) -> list[tuple]:
+    """An independent read of the warehouse, straight through duckdb."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(query, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def run_cli(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYRO_LOGLEVEL": "WARNING", **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def tiny_warehouse(tmp_path_factory) -> Path:
+    """A warehouse with one ensemble study of 24 networks over the three built-in datasets."""
+    path = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
+    from pipeline import ensemble
+
+    ensemble.main(["--study", "tiny", "--runs", "24", "--workers", "2", "--warehouse", str(path), *TINY])
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> Path:
+    """The committed demo, restored the way a user restores it."""
+    path = tmp_path_factory.mktemp("demo") / "warehouse.duckdb"
+    result = run_cli("-m", "pipeline.demo", "restore", "--warehouse", str(path))
+    assert result.returncode == 0, result.stderr
+    return path

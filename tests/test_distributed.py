@@ -1,0 +1,43 @@
+"""The distributed ensemble: a master and two workers started as separate processes on 127.0.0.1."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import warehouse
+from pipeline.space import load_space
+from tests.conftest import ROOT, TINY, sql
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_master_and_two_remote_workers_train_the_seeded_ensemble(tmp_path):
+    path, port = tmp_path / "w.duckdb", _free_port()
+    master = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.distributed", "master", "--study", "dist", "--runs", "10",
+         "--workers", "0", "--min-workers", "2", "--host", "127.0.0.1", "--port", str(port),
+         "--warehouse", str(path), *TINY], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    workers = [subprocess.Popen([sys.executable, "-m", "pipeline.distributed", "worker", "--nameserver", "127.0.0.1",
+                                 "--port", str(port), "--run-id", "dist", "--host", "127.0.0.1", "--timeout", "30"],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        assert master.wait(timeout=200) == 0, master.stderr.read()
+    finally:
+        for w in workers:
+            w.wait(timeout=60)
+    assert sql(path, "select count(*), count(distinct trial) from runs") == [(10, 10)]
+    assert sql(path, "select count(distinct worker) from runs") == [(2,)]
+    # the same members a local job would train: configuration i of the seeded sampler
+    space = load_space("ensemble")
+    stored = sql(path, "select r.trial, h.name, h.value from runs r join hyperparameters h using (run_id) order by 1, 2")
+    expected = sorted((t, k, warehouse.value_text(v)) for t in range(10)
+                      for k, v in space.sample(0, t).items() if k != "dataset")
+    assert stored == expected

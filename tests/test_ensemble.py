@@ -1,0 +1,123 @@
+"""The ensemble job end to end: resume after kill -9, same seed same configs, bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipeline import ensemble, warehouse
+from pipeline.space import load_space
+from tests.conftest import ROOT, TINY, run_cli, sha256, sql
+
+
+def test_members_are_the_seeded_samples(tiny_warehouse):
+    space = load_space("ensemble")
+    stored = sql(tiny_warehouse, "select r.trial, r.dataset, h.name, h.value from runs r join hyperparameters h using (run_id)")
+    by_trial: dict[int, dict] = {}
+    for trial, dataset, name, value in stored:
+        by_trial.setdefault(trial, {"dataset": dataset})[name] = value
+    assert sorted(by_trial) == list(range(24))
+    for trial, values in by_trial.items():
+        expected = {k: warehouse.value_text(v) for k, v in space.sample(0, trial).items()}
+        assert values == expected | {"dataset": space.sample(0, trial)["dataset"]}
+
+
+def test_rerun_of_a_finished_study_adds_nothing(tiny_warehouse, capsys):
+    before = sha256(tiny_warehouse)
+    ensemble.main(["--study", "tiny", "--runs", "24", "--workers", "2", "--warehouse", str(tiny_warehouse), *TINY])
+    assert "nothing to do" in capsys.readouterr().err
+    assert sha256(tiny_warehouse) == before
+
+
+def _count(path) -> int:
+    try:
+        return sql(path, "select count(*) from runs")[0][0]
+    except Exception:  # noqa: BLE001 - not created yet, or locked by the writer this instant
+        return -1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_kill_9_then_resume_gives_exactly_the_runs_asked_for(tmp_path):
+    path = tmp_path / "w.duckdb"
+    args = [sys.executable, "-m", "pipeline.ensemble", "--study", "k", "--runs", "30", "--workers", "2",
+            "--warehouse", str(path), *TINY]
+    for kill_after_runs in (3, 12):  # two kills at different moments, each while workers are busy
+        job = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while _count(path) < kill_after_runs and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait()
+        assert 0 < _count(path) < 30
+    result = run_cli(*args[1:])
+    assert result.returncode == 0, result.stderr
+    assert sql(path, "select count(*), count(distinct trial), min(trial), max(trial) from runs") == [(30, 30, 0, 29)]
+    assert sql(path, "select count(*) from runs r anti join hyperparameters h using (run_id)") == [(0,)]
+    assert sql(path, "select finished_at is not null from studies") == [(True,)]
+
+
+def _not_a_warehouse(tmp_path):
+    path = tmp_path / "text.duckdb"
+    path.write_text("hello")
+    return path
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--datasets", "digits,imagenet"], "unknown dataset(s) imagenet"),
+    (["--bogus-flag", "1"], "unrecognized arguments: --bogus-flag"),
+    (["--runs", "-5"], "--runs must be at least 1"),
+    (["--epochs", "many"], "argument --epochs: invalid int value"),
+    (["--workers", "-1"], "--workers must be 0"),
+    (["--channels", "2"], "argument --channels: invalid choice"),
+    (["--space", "no/such/space.toml"], "space file no/such/space.toml does not exist"),
+    (["--device", "cuda"], "no CUDA device"),
+])
+def test_bad_input_exits_non_zero_with_its_message_and_writes_nothing(tmp_path, capsys, extra, message):
+    if extra == ["--device", "cuda"]:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA device is present")
+    path = tmp_path / "w.duckdb"
+    with warehouse.write(path):
+        pass  # an existing, empty warehouse
+    before = sha256(path)
+    with pytest.raises(SystemExit) as exit_info:
+        ensemble.main(["--study", "x", "--warehouse", str(path), *TINY, *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert sha256(path) == before
+
+
+@pytest.mark.parametrize("make_path, message", [
+    (lambda tmp: tmp / "missing-folder" / "w.duckdb", "folder"),
+    (_not_a_warehouse, "cannot be opened as a DuckDB database"),
+])
+def test_unusable_warehouse_paths_are_refused(tmp_path, capsys, make_path, message):
+    path = make_path(tmp_path)
+    before = sha256(path)
+    with pytest.raises(SystemExit) as exit_info:
+        ensemble.main(["--study", "x", "--warehouse", str(path), *TINY])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert sha256(path) == before
+    assert not (tmp_path / "missing-folder").exists()
+
+
+def test_continuing_a_study_with_other_settings_is_refused(tiny_warehouse, capsys):
+    before = sha256(tiny_warehouse)
+    with pytest.raises(SystemExit):
+        ensemble.main(["--study", "tiny", "--runs", "30", "--warehouse", str(tiny_warehouse), *TINY, "--seed", "9"])
+    err = capsys.readouterr().err
+    assert "exists with other settings" in err and "seed: 0 there, 9 now" in err
+    assert sha256(tiny_warehouse) == before
+
+
+def test_the_command_line_exits_non_zero_for_bad_input(tmp_path):
+    result = run_cli("-m", "pipeline.ensemble", "--study", "x", "--runs", "0", "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.returncode == 2
+    assert "--runs must be at least 1" in result.stderr
+    assert not (tmp_path / "w.duckdb").exists()
