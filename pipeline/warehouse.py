@@ -86,6 +86,8 @@ def _connect(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyC
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as err:
             if LOCK_MESSAGE not in str(err):
+                if not path.exists():
+                    raise WarehouseError(f"cannot create {path} ({err}); pass a path in a writable folder") from None
                 raise WarehouseError(f"{path} cannot be opened as a DuckDB database ({err}). "
                                      "Pass the path of a warehouse, or a new path to create one.") from None
             if time.monotonic() > deadline:
@@ -140,6 +142,7 @@ def write(path: Path, *, timeout: float = 120.0):
     check_writable(path)
     new = not path.exists()
     con = _connect(path, read_only=False, timeout=timeout)
+    committed = False
     try:
         if new:
             _create_schema(con)
@@ -150,8 +153,12 @@ def write(path: Path, *, timeout: float = 120.0):
             con.execute("rollback")
             raise
         con.execute("commit")
+        committed = True
     finally:
         con.close()
+        if new and not committed:  # a warehouse that never got its first write is not left behind
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".wal").unlink(missing_ok=True)
 
 
 def _create_schema(con: duckdb.DuckDBPyConnection) -> None:

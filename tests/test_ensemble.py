@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -95,6 +96,7 @@ def test_bad_input_exits_non_zero_with_its_message_and_writes_nothing(tmp_path, 
 
 @pytest.mark.parametrize("make_path, message", [
     (lambda tmp: tmp / "missing-folder" / "w.duckdb", "folder"),
+    (lambda tmp: Path("/proc/warehouse.duckdb"), "cannot create /proc/warehouse.duckdb"),
     (_not_a_warehouse, "cannot be opened as a DuckDB database"),
 ])
 def test_unusable_warehouse_paths_are_refused(tmp_path, capsys, make_path, message):
