@@ -1,7 +1,8 @@
 """The pipeline against the naive way: the same sampled networks, one run, one machine.
 
-    python -m pipeline.benchmark                     # CPU workload: 12 networks, 6,000 28x28 images, 2 epochs
-    python -m pipeline.benchmark --device cuda --networks 256 --naive-networks 16 --train-size 60000 --epochs 5
+    python -m pipeline.benchmark      # CPU workload: 48 networks, 2,000 16x16 images, 4 epochs (the demo's shape)
+    python -m pipeline.benchmark --device cuda --networks 512 --naive-networks 16 --train-size 60000 \
+        --image-size 28 --epochs 5   # the GPU standard: MNIST-shaped, 60,000 images, 5 epochs
 
 (a) naive: torch DataLoader over a TensorDataset (per-sample crop/flip in __getitem__, the way
     torchvision transforms work), one network at a time, fp32, torch's default threads, batches
@@ -15,11 +16,13 @@ the forward FLOPs of torch's FLOP counter. Prints one table; record it in BENCHM
 
 from __future__ import annotations
 
+import multiprocessing
 import platform
 import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +43,11 @@ PROG = "python -m pipeline.benchmark"
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    networks: int = flag(12, "networks the pipeline trains")
+    networks: int = flag(48, "networks the pipeline trains")
     naive_networks: int = flag(0, "networks the naive way trains, the first of the same ones (0: all)")
-    epochs: int = flag(2, "epochs per network")
-    train_size: int = flag(6000, "training images (the GPU standard is 60000, MNIST-sized)")
-    image_size: int = flag(28, "pixels per side (28: MNIST-shaped)")
+    epochs: int = flag(4, "epochs per network (the GPU standard is 5)")
+    train_size: int = flag(2000, "training images (the GPU standard is 60000, MNIST-sized)")
+    image_size: int = flag(16, "pixels per side (the GPU standard is 28, MNIST-shaped)")
     dataset: str = flag("shapes", "built-in dataset", choices=BUILTIN)
     device: str = flag("auto", "auto, cpu or cuda")
     workers: int = flag(0, "pipeline worker processes (0: the job's default)")
@@ -98,8 +101,35 @@ def naive_train(config: dict, data, *, epochs: int, seed: int, device: torch.dev
     return correct / len(data.x_test)
 
 
-def peak_rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class WorkerPeakMemory(threading.Thread):
+    """Polls the high-water RSS (VmHWM) of this process's children, the pipeline's workers.
+
+    getrusage(RUSAGE_CHILDREN) would not do: a spawned child starts as a fork, so its maxrss
+    includes the parent's memory at that moment.
+    """
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak_mb, self._done = 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.25):
+            for child in multiprocessing.active_children():
+                try:
+                    status = Path(f"/proc/{child.pid}/status").read_text()
+                except OSError:
+                    continue
+                kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+                self.peak_mb = max(self.peak_mb, kib / 1024)
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak_mb
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,18 +157,20 @@ def main(argv: list[str] | None = None) -> None:
         naive_times.append(time.perf_counter() - t)
     naive_wall = time.perf_counter() - start
     naive_gpu = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
-    naive_rss = peak_rss_mb(resource.RUSAGE_SELF)
+    naive_rss = peak_rss_mb()
     del data
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
+        watcher = WorkerPeakMemory()
+        watcher.start()
         start = time.perf_counter()
         ensemble.run(ensemble.EnsembleConfig(**{**job.__dict__, "warehouse": str(path)}), space=space)
         pipe_wall = time.perf_counter() - start
+        worker_rss = watcher.stop()
         with warehouse.read(path) as con:
             epochs_done, statuses = con.execute(
                 "select sum(epochs), string_agg(distinct status, ',') from runs").fetchall()[0]
-    worker_rss = peak_rss_mb(resource.RUSAGE_CHILDREN)
 
     naive = {"networks": n_naive, "wall": naive_wall, "images": images * n_naive,
              "flops": 3 * images * sum(fwd_flops[:n_naive])}
