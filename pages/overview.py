@@ -3,7 +3,6 @@
 import altair as alt
 import streamlit as st
 
-from pipeline import warehouse
 from pipeline.app_data import cached_query, warehouse_or_stop
 
 

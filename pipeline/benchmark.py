@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from pipeline import ensemble, warehouse
 from pipeline.cli import UsageError, flag, parse
 from pipeline.cnn import build_cnn, flops_per_sample
-from pipeline.datasets import BUILTIN, DataSpec, load
+from pipeline.datasets import BUILTIN, load
 from pipeline.runner import resolve_device, run_seed
 from pipeline.train import make_optimizer
 

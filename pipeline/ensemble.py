@@ -16,7 +16,7 @@ import multiprocessing as mp
 import os
 import queue
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
@@ -47,7 +47,7 @@ class EnsembleConfig:
     data_seed: int = flag(0, "seed of dataset generation and of the train/validation split")
     data_dir: str = flag("data/datasets", "folder of torchvision datasets")
     download: bool = flag(False, "let torchvision download a missing standard dataset")
-    device: str = flag("auto", "auto, cpu, cuda or cuda:N", choices=None)
+    device: str = flag("auto", "auto, cpu, cuda or cuda:N")
     workers: int = flag(0, "worker processes; 0 = one per CPU core on CPU, 4 per GPU on CUDA")
     warehouse: str | None = flag(None, f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})")
     flush_seconds: float = flag(2.0, "write finished networks to the warehouse at most this often")
