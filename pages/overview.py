@@ -1,9 +1,12 @@
 """Overview: what the warehouse holds (studies, runs per dataset and status, best accuracy)."""
 
 import altair as alt
+import polars as pl
 import streamlit as st
 
 from pipeline.app_data import cached_query, warehouse_or_stop
+
+STATUSES = ("ok", "diverged", "failed")
 
 
 def render() -> None:
@@ -29,13 +32,18 @@ def render() -> None:
 
     st.subheader("Networks per dataset and status")
     left, right = st.columns([1, 2])
-    table = by_dataset.pivot(on="status", index="dataset", values="runs").fill_null(0)
-    left.dataframe(table, hide_index=True, width="stretch")
+    table = (by_dataset.pivot(on="status", index="dataset", values="runs")
+             .join(by_dataset.group_by("dataset").agg(pl.col("best_test_accuracy").max()), on="dataset")
+             .with_columns(pl.lit(0, dtype=pl.Int64).alias(s) for s in STATUSES if s not in by_dataset["status"])
+             .select("dataset", *STATUSES, "best_test_accuracy").fill_null(0).sort("dataset"))
+    left.dataframe(table, hide_index=True, width="stretch", column_config={
+        "best_test_accuracy": st.column_config.NumberColumn("best test accuracy", format="%.3f"),
+    })
     chart = alt.Chart(by_dataset).mark_bar().encode(
         x=alt.X("runs:Q", title="networks"),
         y=alt.Y("dataset:N", title="dataset", sort="-x"),
         color=alt.Color("status:N", title="status", scale=alt.Scale(
-            domain=["ok", "diverged", "failed"], range=["#4c78a8", "#f58518", "#e45756"])),
+            domain=list(STATUSES), range=["#4c78a8", "#f58518", "#e45756"])),
         tooltip=[alt.Tooltip("dataset:N"), alt.Tooltip("status:N"), alt.Tooltip("runs:Q", title="networks"),
                  alt.Tooltip("best_test_accuracy:Q", title="best test accuracy", format=".3f")],
     )

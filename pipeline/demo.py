@@ -1,7 +1,7 @@
 """The demo warehouse: built by the pipeline itself, kept in git as compact Parquet.
 
     python -m pipeline.demo restore     # data/demo/*.parquet -> data/warehouse.duckdb (a second)
-    python -m pipeline.demo build       # retrain it: 1,000 networks, ~20 min on 2 CPU cores
+    python -m pipeline.demo build       # retrain it: 1,000 networks, ~25 min on 2 CPU cores
 
 `build` trains the ensemble study `demo-ensemble` into a scratch warehouse with
 `python -m pipeline.ensemble` and exports every table to data/demo/. `restore` creates a
