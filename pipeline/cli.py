@@ -60,3 +60,12 @@ def parse(config_cls, argv: list[str] | None, *, description: str, prog: str):
 def fail(prog: str, message: str, code: int = 2) -> typing.NoReturn:
     print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def main(config_cls, job, argv: list[str] | None, *, prog: str, description: str, errors: tuple) -> None:
+    """Parse flags into `config_cls`, run `job(config)`, and turn `errors` into a message + exit 2."""
+    config = parse(config_cls, argv, description=description, prog=prog)
+    try:
+        job(config)
+    except errors as err:
+        fail(prog, str(err))

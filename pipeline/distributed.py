@@ -3,47 +3,46 @@
 An ensemble is a random search with a fixed budget: the master hands out members (configuration
 i of the seeded sampler, exactly as `pipeline.ensemble` would train them), workers train them
 and send back the result, and the master writes every result to its warehouse. Nothing but
-the master touches the warehouse. Workers need torch and this package, not the app.
+the master touches the warehouse.
 
 On the master machine (starts a Pyro4 nameserver and, optionally, local workers):
 
-    python -m pipeline.distributed master --study big --runs 10000 --host 10.0.0.1 --port 9090 --workers 2
+    python -m pipeline.distributed --study big --runs 10000 --host 10.0.0.1 --port 9090 --workers 2
 
-On each other machine (as many as you like, joining or leaving at any time):
+On each other machine (as many as you like, joining or leaving at any time; see pipeline/worker.py):
 
-    python -m pipeline.distributed worker --nameserver 10.0.0.1 --port 9090 --run-id big --host 10.0.0.2
+    python -m pipeline.worker --nameserver 10.0.0.1 --port 9090 --run-id big --host 10.0.0.2
 
 Every ensemble flag works on the master. Re-running the master command continues the study.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from pipeline import hpbandster_compat, warehouse
-from pipeline.cli import UsageError, fail, flag, parse
-from pipeline.datasets import DataSpec, DatasetError
-from pipeline.ensemble import EnsembleConfig, load_ensemble_space, member_task, open_study
-from pipeline.runner import Runner, resolve_device
-from pipeline.space import SpaceError
+from pipeline import cli, hpbandster_compat, warehouse
+from pipeline.cli import UsageError, flag
+from pipeline.ensemble import (
+    JOB_ERRORS,
+    EnsembleConfig,
+    load_ensemble_space,
+    member_task,
+    pending_members,
+)
+from pipeline.worker import TIME_FIELDS
 
 hpbandster_compat.install()
 
 from hpbandster.core.base_config_generator import base_config_generator  # noqa: E402
 from hpbandster.core.master import Master  # noqa: E402
 from hpbandster.core.nameserver import NameServer  # noqa: E402
-from hpbandster.core.worker import Worker  # noqa: E402
 from hpbandster.optimizers.iterations import SuccessiveHalving  # noqa: E402
 
 PROG = "python -m pipeline.distributed"
-TIME_FIELDS = ("started_at", "finished_at")
 WORKER_DISCOVERY_SECONDS = 10  # how often the master looks for workers that joined late
 
 
@@ -107,45 +106,25 @@ class WarehouseLogger:
             self.progress.update(1)
 
 
-class EnsembleWorker(Worker):
-    def __init__(self, *args, device: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.device = resolve_device(device)
-        self.runners: dict[str, Runner] = {}
-
-    def compute(self, config_id, config, budget, working_directory):
-        spec = DataSpec(**config["data_spec"])
-        runner = self.runners.setdefault(repr(spec), Runner(spec, self.device))
-        record = runner.run(config["hyperparameters"] | {"dataset": config["dataset"]}, dataset=config["dataset"],
-                            epochs=int(budget), seed=config["seed"])
-        for name in TIME_FIELDS:
-            record[name] = record[name].isoformat()
-        loss = 1.0 - record["test_accuracy"] if record["status"] == "ok" else 1.0
-        return {"loss": float(loss), "info": hpbandster_compat.plain(record)}
-
-
 def run_master(config: MasterConfig) -> int:
     from tqdm import tqdm
 
     path = warehouse.resolve_path(config.warehouse)
     space = load_ensemble_space(config)
-    warehouse.check_writable(path)
-    study_id, done = open_study(config, space, path)
-    jobs = []
-    for trial in range(config.runs):
-        if trial not in done:
-            hyperparameters, seed = member_task(config, space, trial)
-            jobs.append({"trial": trial, "dataset": hyperparameters.pop("dataset"), "seed": seed,
-                         "hyperparameters": hyperparameters, "data_spec": asdict(config.data_spec)})
-    if not jobs:
-        print(f"study '{config.study}' already holds {len(done)} networks; nothing to do", file=sys.stderr)
+    study_id, done, todo = pending_members(config, space, path)
+    if not todo:
         return 0
+    jobs = []
+    for trial in todo:
+        hyperparameters, seed = member_task(config, space, trial)
+        jobs.append({"trial": trial, "dataset": hyperparameters.pop("dataset"), "seed": seed,
+                     "hyperparameters": hyperparameters, "data_spec": asdict(config.data_spec)})
     run_id = config.run_id or config.study
     nameserver = NameServer(run_id=run_id, host=config.host, port=config.port)
     ns_host, ns_port = nameserver.start()
-    print(f"nameserver on {ns_host}:{ns_port}; start workers with:\n  {PROG} worker --nameserver {ns_host} "
+    print(f"nameserver on {ns_host}:{ns_port}; start workers with:\n  python -m pipeline.worker --nameserver {ns_host} "
           f"--port {ns_port} --run-id {run_id}", file=sys.stderr)
-    local = [subprocess.Popen([sys.executable, "-m", "pipeline.distributed", "worker", "--nameserver", ns_host,
+    local = [subprocess.Popen([sys.executable, "-m", "pipeline.worker", "--nameserver", ns_host,
                                "--port", str(ns_port), "--run-id", run_id, "--device", config.device])
              for _ in range(config.workers)]
     writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
@@ -173,59 +152,9 @@ def run_master(config: MasterConfig) -> int:
     return writer.written
 
 
-def wait_for_nameserver(host: str, port: int, seconds: float) -> bool:
-    """Workers may start before the master: hpbandster's own worker gives up at once."""
-    import Pyro4
-    import Pyro4.errors
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with Pyro4.locateNS(host=host, port=port):
-                return True
-        except Pyro4.errors.NamingError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.5)
-
-
-def run_worker(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog=f"{PROG} worker", description="Join a distributed ensemble as a worker.")
-    parser.add_argument("--nameserver", required=True, help="address of the master's nameserver")
-    parser.add_argument("--port", type=int, required=True, help="port of the master's nameserver")
-    parser.add_argument("--run-id", required=True, help="run id the master printed (default there: the study name)")
-    parser.add_argument("--host", default=None, help="address of this machine that the master can reach")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds to wait for new work before leaving once the master is gone")
-    parser.add_argument("--wait", type=float, default=300.0,
-                        help="seconds to wait for the master's nameserver to come up")
-    args = parser.parse_args(argv)
-    if not wait_for_nameserver(args.nameserver, args.port, args.wait):
-        parser.exit(1, f"{PROG} worker: error: no nameserver answered at {args.nameserver}:{args.port} within "
-                       f"{args.wait:.0f} s; start the master first and pass the address and port it printed\n")
-    try:
-        worker = EnsembleWorker(run_id=args.run_id, nameserver=args.nameserver, nameserver_port=args.port,
-                                host=args.host, device=args.device, timeout=args.timeout)
-    except ValueError as err:
-        parser.exit(2, f"{PROG} worker: error: {err}\n")
-    worker.run(background=False)
-
-
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("master", "worker"):
-        fail(PROG, "say `master` or `worker` first; --help after either explains its flags")
-    if argv[0] == "worker":
-        run_worker(argv[1:])
-        return
-    config = parse(MasterConfig, argv[1:], description=__doc__.split("\n\n")[0], prog=f"{PROG} master")
-    try:
-        run_master(config)
-    except (UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError) as err:
-        fail(PROG, str(err))
+    cli.main(MasterConfig, run_master, argv, prog=PROG, description=__doc__.split("\n\n")[0], errors=JOB_ERRORS)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYRO_LOGLEVEL", "WARNING")
     main()

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
-from pipeline import warehouse
-from pipeline.cli import UsageError, fail, flag, parse
-from pipeline.datasets import BUILTIN, STANDARD, DataSpec, DatasetError, load
+from pipeline import cli, warehouse
+from pipeline.cli import UsageError, flag
+from pipeline.datasets import BUILTIN, STANDARD, DatasetError, DataSpec, load
 from pipeline.runner import Runner, resolve_device, run_seed
 from pipeline.space import Space, SpaceError, load_space
 
@@ -108,6 +108,16 @@ def open_study(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int
         return study["study_id"], warehouse.done_trials(con, study["study_id"])
 
 
+def pending_members(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int], list[int]]:
+    """Open (or create) the study; its id, the trials it holds, and those still to train."""
+    warehouse.check_writable(path)
+    study_id, done = open_study(config, space, path)
+    todo = [i for i in range(config.runs) if i not in done]
+    if not todo:
+        print(f"study '{config.study}' already holds {len(done)} networks; nothing to do", file=sys.stderr)
+    return study_id, done, todo
+
+
 def member_task(config: EnsembleConfig, space: Space, trial: int) -> tuple[dict, int]:
     """Member `trial` of the study: its configuration (dataset included) and its training seed."""
     return space.sample(config.seed, trial), run_seed(config.seed, trial)
@@ -147,14 +157,11 @@ def run(config: EnsembleConfig, space: Space | None = None) -> int:
     path = warehouse.resolve_path(config.warehouse)
     space = space or load_ensemble_space(config)
     devices = worker_devices(config.device, config.workers)
-    warehouse.check_writable(path)
     for name in space["dataset"].choices:
         if name in STANDARD:  # fail now, not in every worker
             load(name, config.data_spec)
-    study_id, done = open_study(config, space, path)
-    todo = [i for i in range(config.runs) if i not in done]
+    study_id, done, todo = pending_members(config, space, path)
     if not todo:
-        print(f"study '{config.study}' already holds {len(done)} networks; nothing to do", file=sys.stderr)
         return 0
     ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
     tasks, results = ctx.Queue(), ctx.Queue()
@@ -205,12 +212,11 @@ def run(config: EnsembleConfig, space: Space | None = None) -> int:
     return written
 
 
+JOB_ERRORS = (UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError)
+
+
 def main(argv: list[str] | None = None) -> None:
-    config = parse(EnsembleConfig, argv, description=__doc__.split("\n\n")[0], prog=PROG)
-    try:
-        run(config)
-    except (UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError) as err:
-        fail(PROG, str(err))
+    cli.main(EnsembleConfig, run, argv, prog=PROG, description=__doc__.split("\n\n")[0], errors=JOB_ERRORS)
 
 
 if __name__ == "__main__":

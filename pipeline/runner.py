@@ -14,9 +14,9 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from pipeline.datasets import DataSpec, Dataset, load
+from pipeline.datasets import Dataset, DataSpec, load
+from pipeline.host import utcnow, worker_name
 from pipeline.train import train_network
-from pipeline.warehouse import utcnow, worker_name
 
 
 def resolve_device(name: str) -> torch.device:

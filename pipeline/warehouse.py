@@ -15,15 +15,15 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from pipeline.host import utcnow
 
 DEFAULT_PATH = Path("data/warehouse.duckdb")
 PATH_ENV_VAR = "HPW_WAREHOUSE"
@@ -56,14 +56,6 @@ class WarehouseError(RuntimeError):
 def resolve_path(flag: str | os.PathLike | None = None) -> Path:
     """--warehouse flag, else $HPW_WAREHOUSE, else data/warehouse.duckdb."""
     return Path(flag or os.environ.get(PATH_ENV_VAR) or DEFAULT_PATH)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def code_version() -> str:

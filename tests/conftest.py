@@ -31,7 +31,7 @@ def sql(path: Path, query: str, params=None) -> list[tuple]:
 
 def run_cli(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYRO_LOGLEVEL": "WARNING", **(env or {})})
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="session")

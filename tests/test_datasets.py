@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.datasets import BUILTIN, DataSpec, DatasetError, load
+from pipeline.datasets import BUILTIN, DatasetError, DataSpec, load
 
 SMALL = DataSpec(image_size=12, train_size=300, test_size=100)
 

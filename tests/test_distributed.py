@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import warehouse
 from pipeline.space import load_space
-from tests.conftest import ROOT, TINY, sql
+from tests.conftest import ROOT, TINY, run_cli, sql
 
 
 def _free_port() -> int:
@@ -22,10 +22,10 @@ def _free_port() -> int:
 def test_master_and_two_remote_workers_train_the_seeded_ensemble(tmp_path):
     path, port = tmp_path / "w.duckdb", _free_port()
     master = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.distributed", "master", "--study", "dist", "--runs", "10",
+        [sys.executable, "-m", "pipeline.distributed", "--study", "dist", "--runs", "10",
          "--workers", "0", "--min-workers", "2", "--host", "127.0.0.1", "--port", str(port),
          "--warehouse", str(path), *TINY], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    workers = [subprocess.Popen([sys.executable, "-m", "pipeline.distributed", "worker", "--nameserver", "127.0.0.1",
+    workers = [subprocess.Popen([sys.executable, "-m", "pipeline.worker", "--nameserver", "127.0.0.1",
                                  "--port", str(port), "--run-id", "dist", "--host", "127.0.0.1", "--timeout", "30"],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     try:
@@ -41,3 +41,18 @@ def test_master_and_two_remote_workers_train_the_seeded_ensemble(tmp_path):
     expected = sorted((t, k, warehouse.value_text(v)) for t in range(10)
                       for k, v in space.sample(0, t).items() if k != "dataset")
     assert stored == expected
+
+
+def test_a_worker_needs_none_of_the_app_dependencies():
+    """Remote workers (a bare GPU machine) have torch but no DuckDB, polars or Streamlit."""
+    result = run_cli("-c", "import sys, pipeline.worker; "
+                     "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow', 'streamlit', 'altair') if m in sys.modules))")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_worker_without_a_master_gives_up_with_a_message():
+    result = run_cli("-m", "pipeline.worker", "--nameserver", "127.0.0.1", "--port", str(_free_port()),
+                     "--run-id", "nobody", "--wait", "1")
+    assert result.returncode == 1
+    assert "no nameserver answered at 127.0.0.1" in result.stderr

@@ -1,0 +1,16 @@
+"""Facts about this process that every record carries; importable without the app's dependencies."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """Naive UTC time: the warehouse stores UTC timestamps without a zone."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,87 @@
+"""A worker of a distributed ensemble: trains what the master hands out, on any machine.
+
+    python -m pipeline.worker --nameserver 10.0.0.1 --port 9090 --run-id big --host 10.0.0.2
+
+The master (`python -m pipeline.distributed`) prints the exact command with its address, port
+and run id. A worker needs torch, numpy, scikit-learn, hpbandster and this package; it never
+imports DuckDB, polars or Streamlit, so it runs on a bare GPU machine. It may start before the
+master (it waits up to --wait seconds), and leaves --timeout seconds after the master is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from pipeline import hpbandster_compat
+from pipeline.datasets import DataSpec
+from pipeline.runner import Runner, resolve_device
+
+hpbandster_compat.install()
+
+from hpbandster.core.worker import Worker  # noqa: E402
+
+PROG = "python -m pipeline.worker"
+TIME_FIELDS = ("started_at", "finished_at")  # datetimes travel as ISO strings (serpent: built-ins only)
+
+
+class EnsembleWorker(Worker):
+    def __init__(self, *args, device: str = "auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.device = resolve_device(device)
+        self.runners: dict[str, Runner] = {}
+
+    def compute(self, config_id, config, budget, working_directory):
+        spec = DataSpec(**config["data_spec"])
+        if repr(spec) not in self.runners:  # one per data shape, each keeping its datasets on the device
+            self.runners[repr(spec)] = Runner(spec, self.device)
+        runner = self.runners[repr(spec)]
+        record = runner.run(config["hyperparameters"] | {"dataset": config["dataset"]}, dataset=config["dataset"],
+                            epochs=int(budget), seed=config["seed"])
+        for name in TIME_FIELDS:
+            record[name] = record[name].isoformat()
+        loss = 1.0 - record["test_accuracy"] if record["status"] == "ok" else 1.0
+        return {"loss": float(loss), "info": hpbandster_compat.plain(record)}
+
+
+def wait_for_nameserver(host: str, port: int, seconds: float) -> bool:
+    """Workers may start before the master: hpbandster's own worker gives up at once."""
+    import Pyro4
+    import Pyro4.errors
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with Pyro4.locateNS(host=host, port=port):
+                return True
+        except Pyro4.errors.NamingError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+
+
+def run_worker(argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(prog=PROG, description="Join a distributed ensemble as a worker.")
+    parser.add_argument("--nameserver", required=True, help="address of the master's nameserver")
+    parser.add_argument("--port", type=int, required=True, help="port of the master's nameserver")
+    parser.add_argument("--run-id", required=True, help="run id the master printed (default there: the study name)")
+    parser.add_argument("--host", default=None, help="address of this machine that the master can reach")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for new work before leaving once the master is gone")
+    parser.add_argument("--wait", type=float, default=300.0,
+                        help="seconds to wait for the master's nameserver to come up")
+    args = parser.parse_args(argv)
+    if not wait_for_nameserver(args.nameserver, args.port, args.wait):
+        parser.exit(1, f"{PROG}: error: no nameserver answered at {args.nameserver}:{args.port} within "
+                       f"{args.wait:.0f} s; start the master first and pass the address and port it printed\n")
+    try:
+        worker = EnsembleWorker(run_id=args.run_id, nameserver=args.nameserver, nameserver_port=args.port,
+                                host=args.host, device=args.device, timeout=args.timeout)
+    except ValueError as err:
+        parser.exit(2, f"{PROG}: error: {err}\n")
+    worker.run(background=False)
+
+
+if __name__ == "__main__":
+    run_worker(None)
