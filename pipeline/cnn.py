@@ -41,9 +41,10 @@ def build_cnn(config: dict, in_shape: tuple[int, int, int], num_classes: int, *,
             size //= 2
     layers.append(nn.Flatten())
     features = channels * size * size
+    fc_width = int(config.get("fc_width", config.get("hidden_size", 0)))  # BOHBVIS calls it hidden size
     for _ in range(int(config["fc_layers"]) - 1):
-        layers += [nn.Linear(features, int(config["fc_width"])), act()]
-        features = int(config["fc_width"])
+        layers += [nn.Linear(features, fc_width), act()]
+        features = fc_width
     layers.append(nn.Linear(features, num_classes))
     model = nn.Sequential(*layers)
     _initialize(model, config.get("init", "glorot_uniform"))

@@ -64,6 +64,12 @@ class Dataset:
         return Dataset(self.name, **moved, num_classes=self.num_classes, flip_keeps_label=self.flip_keeps_label)
 
 
+    def head(self, n: int) -> Dataset:
+        """The same dataset with only the first `n` training images (the split is already shuffled)."""
+        return Dataset(self.name, self.x_train[:n], self.y_train[:n], self.x_val, self.y_val, self.x_test,
+                       self.y_test, num_classes=self.num_classes, flip_keeps_label=self.flip_keeps_label)
+
+
 def load(name: str, spec: DataSpec) -> Dataset:
     """Load dataset `name` at the study's shape; raises DatasetError with advice."""
     if name == "digits":

@@ -19,12 +19,11 @@ Every ensemble flag works on the master. Re-running the master command continues
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from pipeline import cli, hpbandster_compat, warehouse
+from pipeline import cli, cluster, hpbandster_compat, warehouse
 from pipeline.cli import UsageError, flag
 from pipeline.ensemble import (
     JOB_ERRORS,
@@ -39,11 +38,9 @@ hpbandster_compat.install()
 
 from hpbandster.core.base_config_generator import base_config_generator  # noqa: E402
 from hpbandster.core.master import Master  # noqa: E402
-from hpbandster.core.nameserver import NameServer  # noqa: E402
 from hpbandster.optimizers.iterations import SuccessiveHalving  # noqa: E402
 
 PROG = "python -m pipeline.distributed"
-WORKER_DISCOVERY_SECONDS = 10  # how often the master looks for workers that joined late
 
 
 @dataclass(frozen=True)
@@ -120,35 +117,26 @@ def run_master(config: MasterConfig) -> int:
         jobs.append({"trial": trial, "dataset": hyperparameters.pop("dataset"), "seed": seed,
                      "hyperparameters": hyperparameters, "data_spec": asdict(config.data_spec)})
     run_id = config.run_id or config.study
-    nameserver = NameServer(run_id=run_id, host=config.host, port=config.port)
-    ns_host, ns_port = nameserver.start()
-    print(f"nameserver on {ns_host}:{ns_port}; start workers with:\n  python -m pipeline.worker --nameserver {ns_host} "
-          f"--port {ns_port} --run-id {run_id}", file=sys.stderr)
-    local = [subprocess.Popen([sys.executable, "-m", "pipeline.worker", "--nameserver", ns_host,
-                               "--port", str(ns_port), "--run-id", run_id, "--device", config.device])
-             for _ in range(config.workers)]
-    writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
-    bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
-    master = EnsembleMaster(jobs, config.epochs, run_id=run_id, nameserver=ns_host, nameserver_port=ns_port,
-                            host=config.host, ping_interval=WORKER_DISCOVERY_SECONDS, result_logger=WarehouseLogger(writer, bar),
-                            logger=logging.getLogger("pipeline.distributed"))
-    try:
-        master.run(n_iterations=1, min_n_workers=config.min_workers or max(1, config.workers))
-        writer.finish_study()
-    except KeyboardInterrupt:
-        print(f"\nstopped: {writer.written + len(writer.buffer)} networks written; run the same command again "
-              "to continue", file=sys.stderr)
-        raise SystemExit(130) from None
-    finally:
-        writer.flush()
-        bar.close()
-        master.shutdown(shutdown_workers=True)
-        nameserver.shutdown()
-        for proc in local:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with cluster.local_cluster(run_id=run_id, host=config.host, port=config.port, workers=config.workers,
+                               device=config.device) as (ns_host, ns_port):
+        writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
+        bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
+        master = EnsembleMaster(jobs, config.epochs, run_id=run_id, nameserver=ns_host, nameserver_port=ns_port,
+                                host=config.host, ping_interval=cluster.DISCOVERY_SECONDS,
+                                result_logger=WarehouseLogger(writer, bar),
+                                logger=logging.getLogger("pipeline.distributed"))
+        try:
+            master.run(n_iterations=1, min_n_workers=config.min_workers or max(1, config.workers))
+            writer.finish_study()
+        except KeyboardInterrupt:
+            writer.flush()
+            print(f"\nstopped: {writer.written} networks written; run the same command again to continue",
+                  file=sys.stderr)
+            raise SystemExit(130) from None
+        finally:
+            writer.flush()
+            bar.close()
+            master.shutdown(shutdown_workers=True)
     return writer.written
 
 

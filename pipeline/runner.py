@@ -46,13 +46,20 @@ class Runner:
             self._datasets[name] = load(name, self.data_spec).to(self.device)
         return self._datasets[name]
 
-    def run(self, config: dict, *, dataset: str, epochs: int, seed: int) -> dict:
-        """Train `config` on `dataset`; returns a record for warehouse.insert_runs (sans trial)."""
+    def run(self, config: dict, *, dataset: str, epochs: int, seed: int, fixed: dict | None = None,
+            train_fraction: float = 1.0) -> dict:
+        """Train `config` (with the space's `fixed` values) on `dataset`; a record for insert_runs.
+
+        `train_fraction` < 1 trains on the first part of the training split (a sweep budget).
+        """
         started_at, start = utcnow(), time.perf_counter()
         record = {"dataset": dataset, "seed": seed, "device": str(self.device), "worker": worker_name(),
                   "started_at": started_at, "hyperparameters": {k: v for k, v in config.items() if k != "dataset"}}
         try:
-            result = train_network(config, self.dataset(dataset), epochs=epochs, seed=seed, device=self.device)
+            data = self.dataset(dataset)
+            if train_fraction < 1.0:
+                data = data.head(max(1, int(len(data.x_train) * train_fraction)))
+            result = train_network({**(fixed or {}), **config}, data, epochs=epochs, seed=seed, device=self.device)
             fields = asdict(result)
             record["curve"] = fields.pop("curve")
             record.update(fields)

@@ -1,6 +1,8 @@
 """Search spaces declared in TOML files, and a seeded sampler over them.
 
-A space is an ordered list of hyperparameters. Each TOML table is one hyperparameter:
+A space is an ordered list of hyperparameters. Each TOML table is one hyperparameter, except
+two reserved keys: `budget = "epochs"` (or "data_fraction": what a sweep's budget buys) and a
+`[fixed]` table of values every network gets without searching them.
 
     [batch_size]
     choices = [32, 64, 128, 256]       # categorical (numbers, strings or booleans)
@@ -86,6 +88,8 @@ class Param:
 @dataclass(frozen=True)
 class Space:
     params: tuple[Param, ...]
+    fixed: dict[str, Value] = field(default_factory=dict)  # given to every network, never searched
+    budget: str = "epochs"  # what a sweep's budget buys: "epochs" or "data_fraction"
 
     @property
     def names(self) -> list[str]:
@@ -113,7 +117,7 @@ class Space:
         if not old.is_categorical:
             raise SpaceError(f"'{name}' is not categorical; only categorical choices can be replaced")
         new = Param(name, choices=tuple(choices), when=old.when)
-        return Space(tuple(new if p.name == name else p for p in self.params))
+        return Space(tuple(new if p.name == name else p for p in self.params), fixed=self.fixed, budget=self.budget)
 
     def param_types(self) -> dict[str, str]:
         """bool | int | float | text per hyperparameter, for a study's typed wide view.
@@ -136,14 +140,47 @@ class Space:
         return types
 
     def to_json(self) -> str:
-        return json.dumps({p.name: p.to_dict() for p in self.params})
+        # reserved keys only when set, so a plain space keeps the JSON it always had (resume compares it)
+        reserved = {**({"budget": self.budget} if self.budget != "epochs" else {}),
+                    **({"fixed": self.fixed} if self.fixed else {})}
+        return json.dumps({**reserved, **{p.name: p.to_dict() for p in self.params}})
+
+    def to_configspace(self, seed: int):
+        """The same space as a ConfigSpace ConfigurationSpace (conditions included), for hpbandster."""
+        import ConfigSpace as CS
+
+        cs = CS.ConfigurationSpace(seed=seed)
+        hps = {}
+        for p in self.params:
+            if p.is_categorical:
+                hps[p.name] = CS.Categorical(p.name, list(p.choices))
+            elif p.integer:
+                hps[p.name] = CS.Integer(p.name, (int(p.low), int(p.high)), log=p.log)
+            else:
+                hps[p.name] = CS.Float(p.name, (float(p.low), float(p.high)), log=p.log)
+            cs.add(hps[p.name])
+        for p in self.params:
+            for parent, allowed in p.when.items():
+                cs.add(CS.InCondition(hps[p.name], hps[parent], list(allowed)))
+        return cs
 
     @classmethod
     def from_json(cls, text: str) -> Space:
         return parse_space(json.loads(text), source="<json>")
 
 
+BUDGET_RESOURCES = ("epochs", "data_fraction")
+
+
 def parse_space(tables: dict, *, source: str) -> Space:
+    """Reserved keys: `budget` (a string, see BUDGET_RESOURCES) and `fixed` (a table of constants)."""
+    tables = dict(tables)
+    budget = tables.pop("budget", "epochs")
+    if budget not in BUDGET_RESOURCES:
+        raise SpaceError(f"{source}: budget = {budget!r}; choose one of {', '.join(BUDGET_RESOURCES)}")
+    fixed = tables.pop("fixed", {})
+    if not isinstance(fixed, dict):
+        raise SpaceError(f"{source}: 'fixed' must be a table of constant values")
     params: list[Param] = []
     for name, spec in tables.items():
         where = f"{source}: [{name}]"
@@ -153,10 +190,14 @@ def parse_space(tables: dict, *, source: str) -> Space:
         if unknown:
             raise SpaceError(f"{where} has unknown keys {sorted(unknown)}")
         when = {}
+        declared = {p.name: p for p in params}
         for parent, allowed in spec.get("when", {}).items():
-            if parent not in {p.name for p in params}:
+            if parent not in declared:
                 raise SpaceError(f"{where}: condition on '{parent}', which must be declared above it")
             when[parent] = tuple(allowed if isinstance(allowed, list) else [allowed])
+            impossible = [v for v in when[parent] if declared[parent].is_categorical and v not in declared[parent].choices]
+            if impossible:
+                raise SpaceError(f"{where}: condition on {parent} = {impossible}, which are not among its choices")
         if "choices" in spec:
             choices = spec["choices"]
             if not isinstance(choices, list) or not choices:
@@ -178,7 +219,10 @@ def parse_space(tables: dict, *, source: str) -> Space:
         )
     if not params:
         raise SpaceError(f"{source}: the space declares no hyperparameters")
-    return Space(tuple(params))
+    clash = sorted(set(fixed) & {p.name for p in params})
+    if clash:
+        raise SpaceError(f"{source}: {', '.join(clash)} both searched and fixed; keep one")
+    return Space(tuple(params), fixed=fixed, budget=budget)
 
 
 def load_space(path: str | Path) -> Space:

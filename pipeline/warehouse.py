@@ -40,7 +40,7 @@ RUN_COLUMNS = {  # runs table columns written from a run record, with their Arro
     "worker": pa.string(), "started_at": pa.timestamp("us"), "finished_at": pa.timestamp("us"),
     "bracket": pa.int32(), "bracket_s": pa.int32(), "round": pa.int32(), "round_index": pa.int32(),
     "budget": pa.float64(), "config_id": pa.string(), "sampled_as": pa.string(),
-    "submitted_at": pa.timestamp("us"),
+    "submitted_at": pa.timestamp("us"), "loss": pa.float64(),
 }
 CURVE_COLUMNS = {
     "epoch": pa.int32(), "train_loss": pa.float64(), "train_accuracy": pa.float64(),

@@ -61,6 +61,9 @@ def test_conditions_leave_inactive_parameters_out():
     ({"x": {"low": 1}}, "both 'low' and 'high'"),
     ({"x": {"choices": [1], "typo": 1}}, "unknown keys"),
     ({"x": {"choices": [1], "when": {"later": [1]}}}, "declared above"),
+    ({"a": {"choices": [1, 2]}, "x": {"choices": [1], "when": {"a": [3]}}}, "not among its choices"),
+    ({"budget": "hours", "x": {"choices": [1]}}, "budget = 'hours'"),
+    ({"fixed": {"x": 1}, "x": {"choices": [1]}}, "both searched and fixed"),
     ({}, "no hyperparameters"),
 ])
 def test_bad_spaces_are_refused_with_a_reason(tables, message):

@@ -50,6 +50,7 @@ create table if not exists runs (
     config_id varchar,
     sampled_as varchar check (sampled_as in ('random', 'model_based', 'promoted')),
     submitted_at timestamp,
+    loss double,
     unique (study_id, trial)
 );
 
@@ -71,6 +72,16 @@ create table if not exists curves (
     learning_rate double,
     seconds double,
     primary key (run_id, epoch)
+);
+
+create table if not exists sweep_plan (
+    study_id integer not null,
+    bracket integer not null,
+    bracket_s integer not null,
+    round integer not null,
+    configs integer not null,
+    budget double not null,
+    primary key (study_id, bracket, round)
 );
 
 create or replace view run_details as
@@ -118,10 +129,18 @@ comment on column runs.worker is 'host:pid of the process that trained it.';
 comment on column runs.bracket is 'Hyperband: iteration number of hpbandster (null outside sweeps).';
 comment on column runs.bracket_s is 'Hyperband: s of the bracket (number of halvings it starts with).';
 comment on column runs.round is 'Hyperband: successive-halving stage inside the bracket, from 0.';
-comment on column runs.round_index is 'Hyperband: index of the trial within its round.';
+comment on column runs.round_index is 'Hyperband: position of the configuration among those of its round, from 0, in hpbandster order (by config-id index).';
 comment on column runs.budget is 'Hyperband: budget of this evaluation (epochs unless the space says otherwise).';
 comment on column runs.config_id is 'hpbandster config id "(iteration, stage, index)".';
 comment on column runs.sampled_as is 'random, model_based (from the BOHB KDE) or promoted (from the previous round).';
+comment on column runs.loss is 'Objective the optimizer minimized: 1 - final validation accuracy for our sweeps, the logged loss for imports.';
+comment on table sweep_plan is 'Successive-halving plan of a sweep, as hpbandster computes it: how many configurations each round of each bracket evaluates, on which budget.';
+comment on column sweep_plan.study_id is 'The sweep (studies.study_id).';
+comment on column sweep_plan.bracket is 'Hyperband iteration number, as runs.bracket.';
+comment on column sweep_plan.bracket_s is 'Number of halvings the bracket starts with, as runs.bracket_s.';
+comment on column sweep_plan.round is 'Successive-halving stage, from 0, as runs.round.';
+comment on column sweep_plan.configs is 'Configurations planned for this round.';
+comment on column sweep_plan.budget is 'Budget of each evaluation in this round, as runs.budget.';
 comment on table hyperparameters is 'Hyperparameters stored long: one row per run and name. Inactive conditional ones are absent.';
 comment on column hyperparameters.run_id is 'The run (runs.run_id).';
 comment on column hyperparameters.name is 'Hyperparameter name, as in the study search space.';

@@ -1,0 +1,307 @@
+"""BOHB, Hyperband and random-search sweeps with hpbandster, written live into the warehouse.
+
+    python -m pipeline.bohb --study sweep1 --dataset digits --min-budget 1 --max-budget 9 --eta 3 --iterations 4
+    python -m pipeline.bohb --study hb --optimizer hyperband --space my_space.toml --workers 4
+    python -m pipeline.bohb schedule --min-budget 1 --max-budget 81 --eta 3     # the plan, nothing trained
+
+The command starts a Pyro4 nameserver on --host and --workers local worker processes, and
+stops them at the end. More workers on other machines join with the command it prints
+(`python -m pipeline.worker ...`). Budget = epochs, unless the space declares
+`budget = "data_fraction"` (then a budget b trains --epochs epochs on b/max_budget of the data).
+The optimizer minimizes 1 - final validation accuracy; the test split is only reported.
+Every evaluation is a run of the study as soon as it finishes. Ctrl-C stops cleanly; re-running
+the command continues with the next bracket (an interrupted bracket stays partial), with BOHB's
+model warm-started from every finished evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline import cli, cluster, hpbandster_compat, hyperband, warehouse
+from pipeline.cli import UsageError, flag
+from pipeline.datasets import BUILTIN, STANDARD, DatasetError, DataSpec
+from pipeline.space import Space, SpaceError, load_space
+from pipeline.worker import TIME_FIELDS
+
+hpbandster_compat.install()
+
+from hpbandster.core.result import logged_results_to_HBS_result  # noqa: E402
+from hpbandster.optimizers import BOHB, HyperBand, RandomSearch  # noqa: E402
+
+PROG = "python -m pipeline.bohb"
+OPTIMIZERS = {"bohb": BOHB, "hyperband": HyperBand, "random_search": RandomSearch}
+IDENTITY = ("optimizer", "dataset", "min_budget", "max_budget", "eta", "seed", "epochs",
+            "image_size", "channels", "train_size", "test_size", "data_seed")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    study: str = flag(None, "name of the sweep's study; the same name continues it")
+    optimizer: str = flag("bohb", "hpbandster optimizer", choices=tuple(OPTIMIZERS))
+    space: str = flag("bohbvis", "search space: a TOML file, or a name in pipeline/spaces/")
+    dataset: str = flag("digits", f"dataset (built-in: {', '.join(BUILTIN)}; torchvision: {', '.join(STANDARD)})")
+    min_budget: float = flag(1.0, "smallest budget (epochs, or data share with budget = data_fraction)")
+    max_budget: float = flag(9.0, "largest budget")
+    eta: float = flag(3.0, "successive-halving factor: 1/eta of a round goes on to the next")
+    iterations: int = flag(4, "Hyperband iterations (brackets) the sweep should hold when it ends")
+    epochs: int = flag(4, "epochs per evaluation when the space's budget is data_fraction")
+    seed: int = flag(0, "seed of the optimizer's sampler and of every network's initialization")
+    image_size: int = flag(16, "pixels per side the dataset is resized to")
+    channels: int = flag(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
+    train_size: int = flag(2000, "images of a procedural dataset for training and validation")
+    test_size: int = flag(500, "test images of a procedural dataset")
+    data_seed: int = flag(0, "seed of dataset generation and of the train/validation split")
+    data_dir: str = flag("data/datasets", "folder of torchvision datasets")
+    download: bool = flag(False, "let torchvision download a missing standard dataset")
+    device: str = flag("auto", "device of the local workers: auto, cpu, cuda or cuda:N")
+    workers: int = flag(2, "worker processes started on this machine (0: remote workers only)")
+    min_workers: int = flag(0, "wait for this many workers before starting (0: --workers, at least 1)")
+    host: str = flag("127.0.0.1", "address of this machine that workers can reach")
+    port: int = flag(0, "nameserver port (0: any free one, printed at start)")
+    warehouse: str | None = flag(None, f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})")
+    flush_seconds: float = flag(1.0, "write finished evaluations at most this often")
+
+    def validate(self) -> None:
+        if not self.study or not self.study.strip():
+            raise UsageError("--study NAME is required (a new name starts a sweep, an existing one continues it)")
+        if self.dataset not in BUILTIN + STANDARD:
+            raise UsageError(f"unknown dataset '{self.dataset}'; choose from {', '.join(BUILTIN + STANDARD)}")
+        if not 0 < self.min_budget <= self.max_budget:
+            raise UsageError(f"need 0 < --min-budget <= --max-budget, got {self.min_budget} and {self.max_budget}")
+        if self.eta <= 1:
+            raise UsageError(f"--eta must be above 1, got {self.eta}")
+        for name in ("iterations", "epochs", "image_size", "train_size", "test_size"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.workers < 0 or self.min_workers < 0 or self.port < 0:
+            raise UsageError("--workers, --min-workers and --port must be 0 or more")
+
+    @property
+    def data_spec(self) -> DataSpec:
+        return DataSpec(image_size=self.image_size, channels=self.channels, train_size=self.train_size,
+                        test_size=self.test_size, seed=self.data_seed, data_dir=self.data_dir, download=self.download)
+
+    def settings(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k in IDENTITY}
+
+
+def load_sweep_space(config: SweepConfig) -> Space:
+    space = load_space(config.space)
+    if space.budget == "epochs" and config.min_budget < 1:
+        raise UsageError(f"budget = epochs needs --min-budget of at least 1 epoch, got {config.min_budget}")
+    return space
+
+
+def open_sweep(config: SweepConfig, space: Space, path: Path) -> tuple[int, int, int]:
+    """Create or check the study and store its plan; returns (study_id, next bracket, next trial)."""
+    with warehouse.write(path) as con:
+        study = warehouse.get_study(con, config.study)
+        if study is None:
+            study_id = warehouse.create_study(
+                con, name=config.study, kind=config.optimizer, search_space=space.to_json(),
+                settings=config.settings(), seed=config.seed, param_types=space.param_types())
+            next_bracket, next_trial = 0, 0
+        else:
+            if study["kind"] != config.optimizer:
+                raise UsageError(f"study '{config.study}' is a {study['kind']} study; it cannot continue as "
+                                 f"{config.optimizer}. Pick another --study name or --optimizer {study['kind']}")
+            differences = [f"{k}: {study['settings'].get(k)!r} there, {v!r} now"
+                           for k, v in config.settings().items() if study["settings"].get(k) != v]
+            if study["search_space"] != space.to_json():
+                differences.append("search space differs")
+            if differences:
+                raise UsageError(f"study '{config.study}' exists with other settings ({'; '.join(differences)}). "
+                                 "Re-run with its original flags to continue it, or choose a new --study name.")
+            study_id = study["study_id"]
+            next_bracket, next_trial = con.execute(
+                "select coalesce(max(bracket) + 1, 0), coalesce(max(trial) + 1, 0) from runs where study_id = ?",
+                [study_id]).fetchall()[0]
+        rounds = hyperband.plan(config.min_budget, config.max_budget, config.eta, config.iterations)
+        con.executemany(
+            "insert or ignore into sweep_plan (study_id, bracket, bracket_s, round, configs, budget) values (?, ?, ?, ?, ?, ?)",
+            [(study_id, r.bracket, r.s, r.round, r.configs, r.budget) for r in rounds])
+    return study_id, next_bracket, next_trial
+
+
+def previous_result(path: Path, study_id: int, space: Space):
+    """The study's finished evaluations as an hpbandster Result, to warm-start BOHB's model.
+
+    Written in hpbandster's own log format and read back with its own reader.
+    """
+    with warehouse.read(path) as con:
+        runs = con.execute("""select run_id, config_id, budget, loss, status, error, sampled_as,
+                                     epoch(submitted_at), epoch(started_at), epoch(finished_at)
+                              from runs where study_id = ? order by trial""", [study_id]).fetchall()
+        values = con.execute("""select h.run_id, h.name, h.value, h.value_num from hyperparameters h
+                                join runs r using (run_id) where r.study_id = ?""", [study_id]).fetchall()
+    if not runs:
+        return None
+    types = space.param_types()
+    configs: dict[int, dict] = {}
+    for run_id, name, text, number in values:
+        kind = types.get(name, "text")
+        configs.setdefault(run_id, {})[name] = (
+            text if kind == "text" else bool(number) if kind == "bool" else int(number) if kind == "int" else number)
+    with tempfile.TemporaryDirectory() as tmp:
+        seen = set()
+        with open(Path(tmp) / "configs.json", "w") as cfg, open(Path(tmp) / "results.json", "w") as res:
+            for run_id, config_id, budget, loss, status, error, sampled, submitted, started, finished in runs:
+                cid = json.loads(config_id.replace("(", "[").replace(")", "]"))
+                if tuple(cid) not in seen:
+                    seen.add(tuple(cid))
+                    cfg.write(json.dumps([cid, configs.get(run_id, {}), {"model_based_pick": sampled == "model_based"}]) + "\n")
+                result = None if status == "failed" else {"loss": loss, "info": {}}
+                stamps = {"submitted": submitted, "started": started, "finished": finished}
+                res.write(json.dumps([cid, budget, stamps, result, error if status == "failed" else None]) + "\n")
+        return logged_results_to_HBS_result(tmp)
+
+
+class SweepLogger:
+    """hpbandster result logger (`new_config`, `__call__(job)`) writing runs to the warehouse."""
+
+    def __init__(self, writer: warehouse.RunWriter, config: SweepConfig, *, first_trial: int, offset: int, bar):
+        self.writer, self.config, self.trial, self.offset, self.bar = writer, config, first_trial, offset, bar
+        self.master = None  # set once the optimizer exists: the round of a job is read off its iteration
+        self.infos: dict[tuple, dict] = {}
+        self.best: float | None = None
+        self.done: dict[int, int] = {}
+
+    def new_config(self, config_id, config, config_info):
+        self.infos[tuple(config_id)] = hpbandster_compat.plain(config_info or {})
+
+    def _round_index(self, config_id: tuple, budget: float) -> int | None:
+        """Position among the configurations of this round, by config-id index, as scheduled."""
+        if self.master is None or not 0 <= config_id[0] < len(self.master.iterations):
+            return None
+        data = self.master.iterations[config_id[0]].data
+        in_round = sorted(cid for cid, datum in data.items() if datum.budget >= budget - 1e-9)
+        return in_round.index(config_id) if config_id in in_round else None
+
+    def __call__(self, job):
+        c = self.config
+        config_id, budget = tuple(job.id), float(job.kwargs["budget"])
+        bracket = config_id[0] + self.offset
+        global_id = (bracket, *config_id[1:])  # as one uninterrupted run would have numbered it
+        round_ = hyperband.round_of(budget, bracket, c.min_budget, c.max_budget, c.eta)
+        if job.result is not None:
+            record = dict(job.result["info"])
+            for name in TIME_FIELDS:
+                record[name] = datetime.fromisoformat(record[name])
+            record["loss"] = float(job.result["loss"])
+        else:  # the evaluation raised: a failed run with the exception text
+            record = {"status": "failed", "error": str(job.exception), "curve": [], "dataset": c.dataset,
+                      "hyperparameters": hpbandster_compat.plain(job.kwargs["config"]), "seed": c.seed}
+            record["started_at"], record["finished_at"] = (_utc(job.timestamps.get(k)) for k in ("started", "finished"))
+        record.update(
+            trial=self.trial, bracket=bracket, round=round_, budget=budget, config_id=str(global_id),
+            bracket_s=hyperband.bracket_s(bracket, hyperband.max_sh_iter(c.min_budget, c.max_budget, c.eta)),
+            round_index=self._round_index(config_id, budget), submitted_at=_utc(job.timestamps.get("submitted")),
+            sampled_as=hyperband.sampled_as(round_, self.infos.get(config_id)))
+        self.trial += 1
+        self.writer.add(record)
+        self.done[bracket] = self.done.get(bracket, 0) + 1
+        if record.get("loss") is not None and budget >= c.max_budget - 1e-9:
+            self.best = record["loss"] if self.best is None else min(self.best, record["loss"])
+        if self.bar is not None:
+            self.bar.set_postfix({"bracket": bracket, "done": self.done[bracket],
+                                  "best val acc": "-" if self.best is None else f"{1 - self.best:.3f}"}, refresh=False)
+            self.bar.update(1)
+
+
+def _utc(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
+
+
+def _offset_optimizer(cls, offset: int):
+    """The optimizer, planning bracket i as bracket i + `offset`: a resumed sweep goes on with the plan.
+
+    hpbandster's config ids keep their local iteration number; the logger adds `offset` back.
+    """
+
+    class Resumed(cls):
+        def get_next_iteration(self, iteration, iteration_kwargs={}):  # noqa: B006 - hpbandster's signature
+            planned = super().get_next_iteration(iteration + offset, iteration_kwargs)
+            planned.HPB_iter = iteration  # the master indexes its iterations list by this number
+            return planned
+
+    return Resumed
+
+
+def run(config: SweepConfig):
+    """Run the sweep's remaining brackets; returns hpbandster's Result of this call (None if none)."""
+    from tqdm import tqdm
+
+    path = warehouse.resolve_path(config.warehouse)
+    space = load_sweep_space(config)
+    warehouse.check_writable(path)
+    study_id, offset, first_trial = open_sweep(config, space, path)
+    remaining = config.iterations - offset
+    if remaining <= 0:
+        print(f"sweep '{config.study}' already holds {offset} brackets; raise --iterations to run more", file=sys.stderr)
+        return None
+    configspace = space.to_configspace(config.seed)
+    warm = previous_result(path, study_id, space) if offset and config.optimizer == "bohb" else None
+    planned = sum(r.configs for r in hyperband.plan(config.min_budget, config.max_budget, config.eta, config.iterations)
+                  if r.bracket >= offset)
+    run_id = f"sweep-{config.study}"
+    settings = {"dataset": config.dataset, "data_spec": asdict(config.data_spec), "fixed": space.fixed,
+                "seed": config.seed, "budget_resource": space.budget, "epochs": config.epochs,
+                "max_budget": config.max_budget}
+    with cluster.local_cluster(run_id=run_id, host=config.host, port=config.port, workers=config.workers,
+                               device=config.device, settings=settings) as (ns_host, ns_port):
+        writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
+        bar = tqdm(total=planned, unit="eval", desc=config.study, dynamic_ncols=True)
+        logger = SweepLogger(writer, config, first_trial=first_trial, offset=offset, bar=bar)
+        optimizer = _offset_optimizer(OPTIMIZERS[config.optimizer], offset)(
+            configspace=configspace, run_id=run_id, eta=config.eta, min_budget=config.min_budget,
+            max_budget=config.max_budget, nameserver=ns_host, nameserver_port=ns_port, host=config.host,
+            result_logger=logger, ping_interval=cluster.DISCOVERY_SECONDS, logger=logging.getLogger("pipeline.bohb"),
+            **({"previous_result": warm} if warm is not None else {}))
+        logger.master = optimizer
+        try:
+            result = optimizer.run(n_iterations=remaining, min_n_workers=config.min_workers or max(1, config.workers))
+            writer.finish_study()
+        except KeyboardInterrupt:
+            writer.flush()
+            print(f"\nstopped: {writer.written} evaluations written; the same command continues with the next "
+                  "bracket", file=sys.stderr)
+            raise SystemExit(130) from None
+        finally:
+            writer.flush()
+            bar.close()
+            optimizer.shutdown(shutdown_workers=True)
+    return result
+
+
+def schedule(argv: list[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"{PROG} schedule", description="Print hpbandster's successive-halving plan.")
+    parser.add_argument("--min-budget", type=float, required=True)
+    parser.add_argument("--max-budget", type=float, required=True)
+    parser.add_argument("--eta", type=float, default=3.0)
+    parser.add_argument("--iterations", type=int, default=None, help="brackets (default: one per s)")
+    args = parser.parse_args(argv)
+    if not 0 < args.min_budget <= args.max_budget or args.eta <= 1:
+        parser.exit(2, f"{PROG} schedule: error: need 0 < --min-budget <= --max-budget and --eta > 1\n")
+    print(hyperband.format_plan(hyperband.plan(args.min_budget, args.max_budget, args.eta, args.iterations)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["schedule"]:
+        schedule(argv[1:])
+        return
+    cli.main(SweepConfig, run, argv, prog=PROG, description=__doc__.split("\n\n")[0],
+             errors=(UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError))
+
+
+if __name__ == "__main__":
+    main()

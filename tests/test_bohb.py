@@ -1,0 +1,150 @@
+"""Real hpbandster sweeps (two worker processes on 127.0.0.1) checked against hpbandster's Result."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import bohb, hyperband
+from tests.conftest import run_cli, sha256, sql
+
+TINY_SWEEP = ["--dataset", "digits", "--image-size", "8", "--min-budget", "1", "--max-budget", "9", "--eta", "3",
+              "--workers", "2", "--flush-seconds", "0.2"]
+
+
+def test_schedule_prints_hpbandsters_plan():
+    result = run_cli("-m", "pipeline.bohb", "schedule", "--min-budget", "1", "--max-budget", "81", "--eta", "3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "s=4: 81@1, 27@3, 9@9, 3@27, 1@81",
+        "s=3: 27@3, 9@9, 3@27, 1@81",
+        "s=2: 9@9, 3@27, 1@81",
+        "s=1: 6@27, 2@81",
+        "s=0: 5@81",
+    ]
+
+
+def test_schedule_refuses_nonsense():
+    result = run_cli("-m", "pipeline.bohb", "schedule", "--min-budget", "9", "--max-budget", "1")
+    assert result.returncode == 2 and "min-budget" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sweep") / "w.duckdb"
+    config = bohb.cli.parse(bohb.SweepConfig, ["--study", "s1", "--iterations", "2", "--warehouse", str(path),
+                                               *TINY_SWEEP], description="", prog="test")
+    return path, bohb.run(config)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_sweep_rows_match_hpbandsters_result(sweep):
+    path, result = sweep
+    runs = result.get_all_runs()
+    assert sql(path, "select count(*) from runs") == [(len(runs),)]
+    per_budget = {}
+    for r in runs:
+        per_budget[r.budget] = per_budget.get(r.budget, 0) + 1
+    assert dict(sql(path, "select budget, count(*) from runs group by budget")) == per_budget
+    # the incumbent: lowest loss on the largest budget
+    incumbent = result.get_incumbent_id()
+    assert sql(path, """select config_id from runs where budget = (select max(budget) from runs)
+                        order by loss limit 1""") == [(str(incumbent),)]
+    # how each config was sampled, against hpbandster's own config_info
+    mapping = result.get_id2config_mapping()
+    for config_id, round_, sampled in sql(path, "select config_id, round, sampled_as from runs"):
+        cid = tuple(int(x) for x in config_id.strip("()").split(","))
+        if round_ > 0:
+            assert sampled == "promoted"
+        else:
+            assert (sampled == "model_based") == bool(mapping[cid]["config_info"].get("model_based_pick"))
+
+
+@pytest.mark.slow
+def test_sweep_follows_its_stored_plan(sweep):
+    path, _ = sweep
+    planned = sql(path, "select bracket, round, configs, budget from sweep_plan order by 1, 2")
+    assert planned == [(r.bracket, r.round, r.configs, r.budget) for r in hyperband.plan(1, 9, 3, 2)]
+    done = sql(path, "select bracket, round, count(*), any_value(budget) from runs group by 1, 2 order by 1, 2")
+    assert done == planned
+    # round_index numbers each round's configurations 0..n-1
+    assert sql(path, """select count(*) from (select bracket, round, list_sort(list(round_index)) l, count(*) n
+                        from runs group by 1, 2) where l != range(n)""") == [(0,)]
+
+
+@pytest.mark.slow
+def test_sweep_stores_configs_curves_and_conditionals(sweep):
+    path, result = sweep
+    mapping = result.get_id2config_mapping()
+    stored = sql(path, "select r.config_id, h.name, h.value_num, h.value from runs r join hyperparameters h using (run_id)")
+    for config_id, name, number, text in stored:
+        cid = tuple(int(x) for x in config_id.strip("()").split(","))
+        expected = mapping[cid]["config"][name]
+        assert (text == expected) if isinstance(expected, str) else number == pytest.approx(expected)
+    # momentum only where the optimizer uses it
+    assert sql(path, """select count(*) from study_s1 where (optimizer = 'adam') = (momentum is not null)""") == [(0,)]
+    # every ok evaluation has its curve, one point per epoch = budget
+    assert sql(path, """select count(*) from runs r where status = 'ok' and
+                        (select count(*) from curves c where c.run_id = r.run_id) != budget""") == [(0,)]
+    assert sql(path, "select count(*) from runs where loss is null or submitted_at is null or started_at is null") == [(0,)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_resume_adds_the_next_bracket_only(sweep, capsys):
+    path, _ = sweep
+    before = sql(path, "select count(*), max(trial) from runs")[0]
+    args = ["--study", "s1", "--warehouse", str(path), *TINY_SWEEP]
+    bohb.main([*args, "--iterations", "2"])
+    assert "already holds 2 brackets" in capsys.readouterr().err
+    bohb.main([*args, "--iterations", "3"])
+    planned_third = sum(r.configs for r in hyperband.bracket_rounds(2, 1, 9, 3))
+    assert sql(path, "select count(*), count(distinct trial), max(trial) from runs") == [
+        (before[0] + planned_third, before[0] + planned_third, before[1] + planned_third)]
+    assert sql(path, "select count(*) from runs where bracket = 2") == [(planned_third,)]
+    assert sql(path, "select distinct bracket_s from runs where bracket = 2") == [(hyperband.bracket_s(2, 3),)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_an_evaluation_that_raises_is_a_failed_run(tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text((Path(bohb.__file__).parent / "spaces" / "bohbvis.toml").read_text()
+                     .replace('choices = ["adam", "sgd", "rms"]', 'choices = ["adam", "no_such_optimizer"]')
+                     .replace('optimizer = ["sgd", "rms"]', 'optimizer = ["no_such_optimizer"]'))
+    path = tmp_path / "w.duckdb"
+    bohb.main(["--study", "f", "--space", str(space), "--optimizer", "hyperband", "--iterations", "1",
+               "--warehouse", str(path), *TINY_SWEEP])
+    failed = sql(path, """select count(*), count(*) filter (where error like '%unknown optimizer%') from runs
+                          r join hyperparameters h using (run_id) where h.name = 'optimizer' and h.value = 'no_such_optimizer'""")
+    assert failed[0][0] > 0 and failed[0][0] == failed[0][1]
+    assert sql(path, "select count(*) from runs where status = 'failed'") == [(failed[0][0],)]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--eta", "1"], "--eta must be above 1"),
+    (["--min-budget", "10"], "need 0 < --min-budget <= --max-budget"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--optimizer", "grid"], "argument --optimizer: invalid choice"),
+    (["--iterations", "0"], "--iterations must be at least 1"),
+    (["--space", "missing.toml"], "space file missing.toml does not exist"),
+])
+def test_bad_sweep_input_is_refused_and_writes_nothing(tmp_path, capsys, extra, message):
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(SystemExit) as exit_info:
+        bohb.main(["--study", "x", "--warehouse", str(path), *TINY_SWEEP, *extra])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not path.exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_cannot_continue_with_other_settings(sweep, capsys):
+    path, _ = sweep
+    before = sha256(path)
+    with pytest.raises(SystemExit):
+        bohb.main(["--study", "s1", "--warehouse", str(path), *TINY_SWEEP, "--eta", "2", "--iterations", "5"])
+    assert "exists with other settings (eta: 3.0 there, 2.0 now)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bohb.main(["--study", "s1", "--warehouse", str(path), *TINY_SWEEP, "--optimizer", "hyperband"])
+    assert "cannot continue as hyperband" in capsys.readouterr().err
+    assert sha256(path) == before
