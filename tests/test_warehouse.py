@@ -53,14 +53,14 @@ def test_schema_is_documented_inside_the_database(tiny_warehouse):
     tables = dict(sql(tiny_warehouse, "select table_name, comment from duckdb_tables()"))
     assert all(tables[t] for t in ("studies", "runs", "hyperparameters", "curves"))
     undocumented = sql(tiny_warehouse, """select table_name, column_name from duckdb_columns()
-        where table_name in ('studies', 'runs', 'hyperparameters', 'curves') and comment is null""")
+        where table_name in ('studies', 'runs', 'hyperparameters', 'curves', 'sweep_plan') and comment is null""")
     assert undocumented == []
 
 
 def test_readme_documents_every_column(tiny_warehouse):
     readme = (ROOT / "README.md").read_text()
     columns = sql(tiny_warehouse, """select table_name, column_name from duckdb_columns()
-        where table_name in ('studies', 'runs', 'hyperparameters', 'curves')""")
+        where table_name in ('studies', 'runs', 'hyperparameters', 'curves', 'sweep_plan')""")
     assert [c for c in columns if f"| `{c[1]}` |" not in readme] == []
 
 
