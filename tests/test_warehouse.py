@@ -10,6 +10,7 @@ from tests.conftest import ROOT, sha256, sql
 def test_ids_are_unique_and_every_run_is_complete(tiny_warehouse):
     assert sql(tiny_warehouse, "select count(*), count(distinct run_id) from runs") == [(24, 24)]
     assert sql(tiny_warehouse, "select count(*) from (select study_id, trial from runs group by all having count(*) > 1)") == [(0,)]
+    assert sql(tiny_warehouse, "select count(*) from (select run_id, name from hyperparameters group by all having count(*) > 1)") == [(0,)]
     # no run without its hyperparameters, no orphan hyperparameter or curve point
     assert sql(tiny_warehouse, "select count(*) from runs r anti join hyperparameters h using (run_id)") == [(0,)]
     assert sql(tiny_warehouse, "select count(*) from hyperparameters h anti join runs r using (run_id)") == [(0,)]

@@ -58,8 +58,9 @@ create table if not exists hyperparameters (
     run_id bigint not null,
     name varchar not null,
     value varchar not null,
-    value_num double,
-    primary key (run_id, name)
+    value_num double
+    -- (run_id, name) is unique, checked by the tests: an index on millions of long rows would
+    -- halve the table importer's speed (BENCHMARKS.md)
 );
 
 create table if not exists curves (
