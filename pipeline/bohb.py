@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pipeline import cli, cluster, hpbandster_compat, hyperband, warehouse
 from pipeline.cli import UsageError, flag
-from pipeline.datasets import BUILTIN, STANDARD, DatasetError, DataSpec
+from pipeline.datasets import BUILTIN, STANDARD, DataFlags, DatasetError
 from pipeline.space import Space, SpaceError, load_space
 from pipeline.worker import TIME_FIELDS
 
@@ -42,7 +42,7 @@ IDENTITY = ("optimizer", "dataset", "min_budget", "max_budget", "eta", "seed", "
 
 
 @dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(DataFlags):
     study: str = flag(None, "name of the sweep's study; the same name continues it")
     optimizer: str = flag("bohb", "hpbandster optimizer", choices=tuple(OPTIMIZERS))
     space: str = flag("bohbvis", "search space: a TOML file, or a name in pipeline/spaces/")
@@ -53,13 +53,6 @@ class SweepConfig:
     iterations: int = flag(4, "Hyperband iterations (brackets) the sweep should hold when it ends")
     epochs: int = flag(4, "epochs per evaluation when the space's budget is data_fraction")
     seed: int = flag(0, "seed of the optimizer's sampler and of every network's initialization")
-    image_size: int = flag(16, "pixels per side the dataset is resized to")
-    channels: int = flag(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
-    train_size: int = flag(2000, "images of a procedural dataset for training and validation")
-    test_size: int = flag(500, "test images of a procedural dataset")
-    data_seed: int = flag(0, "seed of dataset generation and of the train/validation split")
-    data_dir: str = flag("data/datasets", "folder of torchvision datasets")
-    download: bool = flag(False, "let torchvision download a missing standard dataset")
     device: str = flag("auto", "device of the local workers: auto, cpu, cuda or cuda:N")
     workers: int = flag(2, "worker processes started on this machine (0: remote workers only)")
     min_workers: int = flag(0, "wait for this many workers before starting (0: --workers, at least 1)")
@@ -77,16 +70,9 @@ class SweepConfig:
             raise UsageError(f"need 0 < --min-budget <= --max-budget, got {self.min_budget} and {self.max_budget}")
         if self.eta <= 1:
             raise UsageError(f"--eta must be above 1, got {self.eta}")
-        for name in ("iterations", "epochs", "image_size", "train_size", "test_size"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        self.check_positive("iterations", "epochs")
         if self.workers < 0 or self.min_workers < 0 or self.port < 0:
             raise UsageError("--workers, --min-workers and --port must be 0 or more")
-
-    @property
-    def data_spec(self) -> DataSpec:
-        return DataSpec(image_size=self.image_size, channels=self.channels, train_size=self.train_size,
-                        test_size=self.test_size, seed=self.data_seed, data_dir=self.data_dir, download=self.download)
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k in IDENTITY}
@@ -112,13 +98,7 @@ def open_sweep(config: SweepConfig, space: Space, path: Path) -> tuple[int, int,
             if study["kind"] != config.optimizer:
                 raise UsageError(f"study '{config.study}' is a {study['kind']} study; it cannot continue as "
                                  f"{config.optimizer}. Pick another --study name or --optimizer {study['kind']}")
-            differences = [f"{k}: {study['settings'].get(k)!r} there, {v!r} now"
-                           for k, v in config.settings().items() if study["settings"].get(k) != v]
-            if study["search_space"] != space.to_json():
-                differences.append("search space differs")
-            if differences:
-                raise UsageError(f"study '{config.study}' exists with other settings ({'; '.join(differences)}). "
-                                 "Re-run with its original flags to continue it, or choose a new --study name.")
+            warehouse.check_same_settings(study, config.settings(), space.to_json())
             study_id = study["study_id"]
             next_bracket, next_trial = con.execute(
                 "select coalesce(max(bracket) + 1, 0), coalesce(max(trial) + 1, 0) from runs where study_id = ?",

@@ -26,7 +26,9 @@ def build_parser(config_cls, description: str, prog: str) -> argparse.ArgumentPa
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
+    own = config_cls.__dict__.get("__annotations__", {})
+    # the job's own flags first, the shared ones (data flags) after them
+    for f in sorted(dataclasses.fields(config_cls), key=lambda f: f.name not in own):
         name = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
         required = f.default is dataclasses.MISSING

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.cli import UsageError, flag
+
 BUILTIN = ("digits", "shapes", "gratings")
 STANDARD = ("mnist", "fashion_mnist", "cifar10", "svhn", "stl10")
 # Horizontal flip keeps the label only for these (a mirrored digit or grating is another class).
@@ -43,6 +45,29 @@ class DataSpec:
     seed: int = 0  # generation and split seed, shared by every network of a study
     data_dir: str = "data/datasets"  # where torchvision sets live
     download: bool = False  # let torchvision download a missing standard set
+
+
+@dataclass(frozen=True)
+class DataFlags:
+    """The data flags every job shares (ensemble, sweep); `data_spec` turns them into a DataSpec."""
+
+    image_size: int = flag(16, "pixels per side every dataset is resized to")
+    channels: int = flag(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
+    train_size: int = flag(2000, "images per procedural dataset for training and validation")
+    test_size: int = flag(500, "test images per procedural dataset")
+    data_seed: int = flag(0, "seed of dataset generation and of the train/validation split")
+    data_dir: str = flag("data/datasets", "folder of torchvision datasets")
+    download: bool = flag(False, "let torchvision download a missing standard dataset")
+
+    @property
+    def data_spec(self) -> DataSpec:
+        return DataSpec(image_size=self.image_size, channels=self.channels, train_size=self.train_size,
+                        test_size=self.test_size, seed=self.data_seed, data_dir=self.data_dir, download=self.download)
+
+    def check_positive(self, *names: str) -> None:
+        for name in ("image_size", "train_size", "test_size", *names):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass

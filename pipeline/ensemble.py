@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from pipeline import cli, warehouse
 from pipeline.cli import UsageError, flag
-from pipeline.datasets import BUILTIN, STANDARD, DatasetError, DataSpec, load
+from pipeline.datasets import BUILTIN, STANDARD, DataFlags, DatasetError, DataSpec, load
 from pipeline.runner import Runner, resolve_device, run_seed
 from pipeline.space import Space, SpaceError, load_space
 
@@ -32,7 +32,7 @@ IDENTITY_SETTINGS = ("seed", "epochs", "image_size", "channels", "train_size", "
 
 
 @dataclass(frozen=True)
-class EnsembleConfig:
+class EnsembleConfig(DataFlags):
     study: str = flag(None, "name of the study; the same name continues an earlier run of it")
     runs: int = flag(100, "number of networks the study should hold when the job ends")
     epochs: int = flag(8, "training epochs per network")
@@ -40,13 +40,6 @@ class EnsembleConfig:
     space: str = flag("ensemble", "search space: a TOML file, or a name in pipeline/spaces/")
     datasets: tuple[str, ...] = flag((), "comma-separated datasets replacing the space's dataset choices "
                                          f"(built-in: {', '.join(BUILTIN)}; torchvision: {', '.join(STANDARD)})")
-    image_size: int = flag(16, "pixels per side every dataset is resized to")
-    channels: int = flag(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
-    train_size: int = flag(2000, "images per procedural dataset for training and validation")
-    test_size: int = flag(500, "test images per procedural dataset")
-    data_seed: int = flag(0, "seed of dataset generation and of the train/validation split")
-    data_dir: str = flag("data/datasets", "folder of torchvision datasets")
-    download: bool = flag(False, "let torchvision download a missing standard dataset")
     device: str = flag("auto", "auto, cpu, cuda or cuda:N")
     workers: int = flag(0, "worker processes; 0 = one per CPU core on CPU, 4 per GPU on CUDA")
     warehouse: str | None = flag(None, f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})")
@@ -55,9 +48,7 @@ class EnsembleConfig:
     def validate(self) -> None:
         if not self.study or not self.study.strip():
             raise UsageError("--study NAME is required (a new name starts a study, an existing one continues it)")
-        for name in ("runs", "epochs", "image_size", "train_size", "test_size"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        self.check_positive("runs", "epochs")
         if self.workers < 0:
             raise UsageError(f"--workers must be 0 (auto) or more, got {self.workers}")
         if self.flush_seconds <= 0:
@@ -65,11 +56,6 @@ class EnsembleConfig:
         unknown = [d for d in self.datasets if d not in BUILTIN + STANDARD]
         if unknown:
             raise UsageError(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(BUILTIN + STANDARD)}")
-
-    @property
-    def data_spec(self) -> DataSpec:
-        return DataSpec(image_size=self.image_size, channels=self.channels, train_size=self.train_size,
-                        test_size=self.test_size, seed=self.data_seed, data_dir=self.data_dir, download=self.download)
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k in IDENTITY_SETTINGS}
@@ -98,13 +84,7 @@ def open_study(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int
             return study_id, set()
         if study["kind"] != "ensemble":
             raise UsageError(f"study '{config.study}' is a {study['kind']} study, not an ensemble; pick another --study")
-        differences = [f"{k}: {study['settings'].get(k)!r} there, {v!r} now"
-                       for k, v in config.settings().items() if study["settings"].get(k) != v]
-        if study["search_space"] != space.to_json():
-            differences.append("search space differs")
-        if differences:
-            raise UsageError(f"study '{config.study}' exists with other settings ({'; '.join(differences)}). "
-                             "Re-run with its original flags to continue it, or choose a new --study name.")
+        warehouse.check_same_settings(study, config.settings(), space.to_json())
         return study["study_id"], warehouse.done_trials(con, study["study_id"])
 
 

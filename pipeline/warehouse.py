@@ -197,6 +197,17 @@ def create_study(con, *, name: str, kind: str, search_space: str | None, setting
     return study_id
 
 
+def check_same_settings(study: dict, settings: dict, search_space: str | None) -> None:
+    """Refuse to continue a study with settings that would change what its runs are."""
+    differences = [f"{k}: {study['settings'].get(k)!r} there, {v!r} now"
+                   for k, v in settings.items() if study["settings"].get(k) != v]
+    if study["search_space"] != search_space:
+        differences.append("search space differs")
+    if differences:
+        raise WarehouseError(f"study '{study['name']}' exists with other settings ({'; '.join(differences)}). "
+                             "Re-run with its original flags to continue it, or choose a new --study name.")
+
+
 def study_view_name(con, study_id: int, name: str) -> str:
     slug = "study_" + (re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or str(study_id))
     taken = con.execute("select 1 from duckdb_views() where view_name = ?", [slug]).fetchall()
