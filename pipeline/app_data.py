@@ -1,4 +1,4 @@
-"""What pages share: the warehouse path, cached named queries, errors shown to the person.
+"""What pages share: the warehouse, the chosen study and selection, cached queries, readable errors.
 
 A query opens the warehouse read-only for its own duration only (see pipeline/warehouse.py on
 the file lock). Results are cached under the file's modification time, so a page refreshes as
@@ -11,7 +11,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from pipeline import warehouse
+from pipeline import study_frame, warehouse
+from pipeline.selection import Selection, SelectionError
+
+STUDY_KEY = "study"
+PICKER_KEY = "study_picker"
+SELECTION_KEY = "selection"
 
 
 def file_version(path: Path) -> tuple:
@@ -42,3 +47,85 @@ def _cached(path: str, version: tuple, name: str, params: tuple):
 def cached_query(path: Path, name: str, params: dict | None = None):
     """The named query's result as a polars frame, cached until the warehouse changes."""
     return _cached(str(path), file_version(path), name, tuple(sorted((params or {}).items())))
+
+
+@st.cache_resource(show_spinner="Loading the study…", max_entries=2)
+def _study(path: str, version: tuple, name: str) -> study_frame.StudyFrame:
+    return study_frame.load(Path(path), name)
+
+
+def study_or_stop() -> study_frame.StudyFrame:
+    """The study chosen in the sidebar, loaded (once per warehouse version), or a message and stop."""
+    path = warehouse_or_stop()
+    name = st.session_state.get(STUDY_KEY)
+    if not name:
+        st.info(f"{path} holds no study yet. Train one: `python -m pipeline.ensemble --study NAME --runs 100`")
+        st.stop()
+    try:
+        frame = _study(str(path), file_version(path), name)
+    except (study_frame.StudyError, warehouse.WarehouseError) as err:
+        st.error(str(err))
+        st.stop()
+    if frame.runs == 0:
+        st.info(f"Study '{name}' has no runs yet. Its job writes them as they finish; this page refreshes then.")
+        st.stop()
+    return frame
+
+
+def current_selection() -> Selection | None:
+    return st.session_state.get(SELECTION_KEY)
+
+
+def set_selection(selection: Selection | None) -> None:
+    st.session_state[SELECTION_KEY] = selection
+    _write_url()
+
+
+def _write_url() -> None:
+    query = {}
+    if st.session_state.get(STUDY_KEY):
+        query["study"] = st.session_state[STUDY_KEY]
+    if (selection := current_selection()) is not None:
+        query.update(selection.to_query())
+    if dict(st.query_params) != query:
+        st.query_params.from_dict(query)
+
+
+def _adopt_url(studies: list[str]) -> None:
+    """On a session's first run, take the study and selection from a shared link."""
+    if st.session_state.get("_url_adopted"):
+        return
+    st.session_state["_url_adopted"] = True
+    query = st.query_params.to_dict()
+    if query.get("study") in studies:
+        st.session_state[STUDY_KEY] = query["study"]
+    elif "study" in query:
+        st.sidebar.warning(f"The link's study '{query['study']}' is not in this warehouse.")
+    try:
+        st.session_state[SELECTION_KEY] = Selection.from_query(query)
+    except SelectionError as err:
+        st.sidebar.warning(f"{err}; the link's selection was ignored.")
+
+
+def sidebar(page_title: str) -> None:
+    """Study picker and the current selection, on every page; keeps the URL in step with both."""
+    path = warehouse.resolve_path()
+    try:
+        studies = list(cached_query(path, "study_names")["name"])
+    except warehouse.WarehouseError:
+        return  # the page itself says what is wrong with the warehouse
+    _adopt_url(studies)
+    if studies:
+        if st.session_state.get(STUDY_KEY) not in studies:
+            st.session_state[STUDY_KEY] = studies[-1]
+        # the widget has a key of its own: Streamlit forgets a widget's state on a page where it is not drawn yet
+        st.session_state[PICKER_KEY] = st.session_state[STUDY_KEY]
+        st.sidebar.selectbox("Study", studies, key=PICKER_KEY, help="Every page shows this study.",
+                             on_change=lambda: st.session_state.update({STUDY_KEY: st.session_state[PICKER_KEY]}))
+    selection = current_selection()
+    if selection is None:
+        st.sidebar.caption("Selection: all finished runs. Brush the histogram on *Accuracy distribution* to select.")
+    else:
+        st.sidebar.info(f"Selection: {selection.label}", icon=":material/filter_alt:")
+        st.sidebar.button("Clear selection", on_click=set_selection, args=(None,), key="clear_selection")
+    _write_url()

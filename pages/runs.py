@@ -1,0 +1,56 @@
+"""Runs table: the selected networks with every hyperparameter and metric, to sort, filter and download."""
+
+import functools
+import io
+
+import streamlit as st
+
+from pipeline import study_views
+from pipeline.app_data import current_selection, study_or_stop
+
+
+def _export(frame, selection, filters, order, descending, fmt: str) -> bytes:
+    """The whole filtered selection as CSV or Parquet, made only when the person clicks download."""
+    table = study_views.selected_runs(frame, selection, filters=filters, order=order, descending=descending, limit=None)
+    buffer = io.BytesIO()
+    table.write_csv(buffer) if fmt == "csv" else table.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def render() -> None:
+    st.title("Runs table")
+    st.write("The selected networks, one row each, with every hyperparameter and metric.")
+    frame = study_or_stop()
+    selection = current_selection()
+    columns = ["accuracy", "accuracy_norm", "trial", *[p.name for p in frame.params]]
+    cols = st.columns([2, 1])
+    order = cols[0].selectbox("Sort by", columns, key="runs_order")
+    descending = cols[1].toggle("Descending", value=True, key="runs_descending")
+    filters = {}
+    with st.expander("Filter by hyperparameter"):
+        for param in frame.params:
+            chosen = st.multiselect(param.name, param.labels, key=f"runs_filter_{param.name}")
+            if chosen:
+                filters[param.name] = chosen
+    table = study_views.selected_runs(frame, selection, filters=filters, order=order, descending=descending)
+    total = study_views.selected_runs_count(frame, selection, filters=filters)
+    if total == 0:
+        st.warning("No finished network matches the selection and filters.")
+        return
+    shown = f"the first {table.height:,}" if table.height < total else "all"
+    st.caption(f"{total:,} networks ({selection.label if selection else 'all finished networks'}); showing {shown}. "
+               "Downloads hold all of them.")
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f"),
+        "accuracy_norm": st.column_config.NumberColumn("normalized accuracy", format="%.4f"),
+    })
+    args = (frame, selection, filters, order, descending)
+    name = f"{frame.study['name']}-selection"
+    left, right = st.columns(2)
+    left.download_button("Download CSV", functools.partial(_export, *args, "csv"), file_name=f"{name}.csv",
+                         mime="text/csv", on_click="ignore", key="download_csv")
+    right.download_button("Download Parquet", functools.partial(_export, *args, "parquet"), file_name=f"{name}.parquet",
+                          mime="application/vnd.apache.parquet", on_click="ignore", key="download_parquet")
+
+
+render()

@@ -1,0 +1,1 @@
+"""Statistics over aggregates the warehouse returned: plain Python on polars frames, no Streamlit."""

@@ -1,0 +1,184 @@
+"""One study pivoted wide, binned and normalized, in an in-memory DuckDB table the app aggregates over.
+
+The warehouse stores hyperparameters long (run_id, name, value): right for any search space,
+slow for the pair counts of a heat-map matrix. So the app loads a study once per warehouse
+version into an in-memory DuckDB database, one row per run:
+
+    run_id, trial, status, dataset, accuracy, accuracy_norm, <metrics>,
+    h0, h1, ...   the raw value of each parameter (double for numbers, varchar otherwise)
+    b0, b1, ...   its option code: 0.. len(labels) - 1, the position of its value or bin
+
+Parameter 0 is always `dataset` (a column of runs), the others are the study's hyperparameters
+in name order. Numbers with at most MAX_OPTIONS distinct values are options as they are; wider
+numbers are cut into BINS bins, logarithmic when the space says `log` or the values span two
+decades or more. A run where a conditional hyperparameter is inactive gets the option
+"(inactive)". `accuracy_norm` is test accuracy rescaled per dataset, (x - min) / (max - min)
+over the study's runs of that dataset, so datasets with their own modes share one axis.
+
+Loading 1,000,000 runs of 13 hyperparameters takes about 1.5 s on 2 cores (the pivot); queries
+on the loaded table then take milliseconds to a few hundred (BENCHMARKS.md). Column names in
+generated SQL are only ever h<i> / b<i> built from integers; values go in as parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipeline import warehouse
+
+MAX_OPTIONS = 12  # numbers with more distinct values than this are binned
+BINS = 8
+INACTIVE = "(inactive)"
+SQL_DIR = Path(__file__).parent / "sql" / "study"
+METRICS = ("test_loss", "train_accuracy", "epochs", "budget", "bracket", "round", "sampled_as",
+           "parameter_count", "flops_per_sample", "train_seconds", "inference_ms_per_image")
+
+
+class StudyError(ValueError):
+    """The study cannot answer what was asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    index: int
+    labels: tuple[str, ...]  # option labels in display order; code i is labels[i]
+    options: tuple = ()  # the values of an unbinned parameter, code i is options[i]
+    edges: tuple[float, ...] = ()  # bin edges of a binned one
+    log: bool = False
+
+    @property
+    def binned(self) -> bool:
+        return bool(self.edges)
+
+    @property
+    def value(self) -> str:
+        return f"h{self.index}"
+
+    @property
+    def code(self) -> str:
+        return f"b{self.index}"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What the name scan tells about one hyperparameter before the pivot."""
+    name: str
+    numeric: bool
+
+
+class StudyFrame:
+    """A loaded study: its parameters and an in-memory table `study` to run named queries on."""
+
+    def __init__(self, study: dict, params: list[Param], con: duckdb.DuckDBPyConnection):
+        self.study = study
+        self.params = params
+        self._con = con
+        self.runs = con.sql("select count(*) from study").fetchall()[0][0]
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise StudyError(f"study '{self.study['name']}' has no hyperparameter '{name}'; "
+                         f"it has {', '.join(p.name for p in self.params)}")
+
+    def query(self, name: str, params: dict | None = None, **fragments: str) -> pl.DataFrame:
+        """Run pipeline/sql/study/NAME.sql; fragments fill {placeholders} with generated column lists."""
+        text = (SQL_DIR / f"{name}.sql").read_text().format(**fragments)
+        # a cursor is a connection of its own to the same database: sessions run queries in parallel threads
+        with self._con.cursor() as cur:
+            return cur.sql(text, params=params or {}).pl()
+
+
+def load(path: Path, study_name: str) -> StudyFrame:
+    """Read one study from the warehouse into memory; the file is held (read-only) only for the read."""
+    mem = duckdb.connect(":memory:")
+    with warehouse.read(path) as con:  # checks the file and waits out a writer's lock
+        study = warehouse.get_study(con, study_name)
+        if study is None:
+            raise StudyError(f"the warehouse has no study '{study_name}'")
+        sources = [_Source(name, numeric) for name, numeric in con.sql(
+            (SQL_DIR / "hyperparameter_names.sql").read_text(), params={"study_id": study["study_id"]}).fetchall()]
+        # attached (while `con` keeps the shared lock) so the pivot lands in memory without a copy through Arrow
+        mem.execute("attach $path as wh (read_only)", {"path": str(path)})
+        pivot = "".join(f",\n            first(h.{'value_num' if s.numeric else 'value'}) filter (where h.name = $n{i}) as h{i + 1}"
+                        for i, s in enumerate(sources))
+        text = (SQL_DIR / "pivot.sql").read_text().format(metrics=", ".join(f"r.{m}" for m in METRICS), pivot=pivot)
+        mem.execute(f"create table wide as {text}",
+                    {"study_id": study["study_id"], **{f"n{i}": s.name for i, s in enumerate(sources)}})
+        mem.execute("detach wh")
+    logs = _log_flags(study.get("search_space"))
+    kinds = [("dataset", False)] + [(s.name, s.numeric) for s in sources]
+    stats = mem.sql("select " + ", ".join(f"count(distinct h{i}), min(h{i}), max(h{i}), count(*) - count(h{i})"
+                                          for i in range(len(kinds))) + " from wide").fetchall()[0]
+    params = [_describe(mem, i, name, numeric, logs.get(name, False), stats[4 * i: 4 * i + 4])
+              for i, (name, numeric) in enumerate(kinds)]
+    codes = ",\n        ".join(_code_sql(p) + f" as {p.code}" for p in params)
+    text = (SQL_DIR / "study_table.sql").read_text().format(codes=codes)
+    mem.execute(f"create table study as {text}", _code_params(params))
+    mem.execute("drop table wide")
+    return StudyFrame(study, params, mem)
+
+
+def _log_flags(search_space) -> dict[str, bool]:
+    space = json.loads(search_space) if isinstance(search_space, str) else (search_space or {})
+    return {name: bool(spec.get("log")) for name, spec in space.items() if isinstance(spec, dict) and "low" in spec}
+
+
+def _describe(mem, index: int, name: str, numeric: bool, log: bool, stats: tuple) -> Param:
+    """Options of one parameter from its values in the loaded table (stats: distinct, min, max, nulls)."""
+    distinct, low, high, inactive = stats
+    extra = (INACTIVE,) if inactive else ()
+    if numeric and distinct > MAX_OPTIONS:
+        log = low > 0 and (log or high / low >= 100)
+        edges = _edges(low, high, log)
+        labels = tuple(f"{_short(a)}–{_short(b)}" for a, b in zip(edges, edges[1:]))
+        return Param(name, index, labels + extra, edges=tuple(edges), log=log)
+    column = f"h{index}"
+    values = [v for (v,) in mem.sql(f"select distinct {column} from wide where {column} is not null order by 1").fetchall()]
+    return Param(name, index, tuple(_short(v) if numeric else str(v) for v in values) + extra, options=tuple(values))
+
+
+def _edges(low: float, high: float, log: bool) -> list[float]:
+    if log:
+        a, b = math.log(low), math.log(high)
+        return [math.exp(a + (b - a) * i / BINS) for i in range(BINS + 1)]
+    return [low + (high - low) * i / BINS for i in range(BINS + 1)]
+
+
+def _short(value: float) -> str:
+    """A number as a short label: integers as they are, others with 2 significant digits."""
+    if float(value).is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.2g}"
+
+
+def _code_sql(p: Param) -> str:
+    """The option code of each run, as SQL over h<i> with the parameter's options bound as $o<i>."""
+    inactive = len(p.labels) - 1 if p.labels and p.labels[-1] == INACTIVE else None
+    if p.binned:
+        x = f"ln({p.value})" if p.log else p.value
+        code = f"least(greatest(floor(({x} - $lo{p.index}) / $w{p.index}), 0), {BINS - 1})"
+    else:
+        code = f"list_position($o{p.index}, {p.value}) - 1"
+    if inactive is not None:
+        code = f"coalesce({code}, {inactive})"
+    return f"({code})::utinyint"
+
+
+def _code_params(params: list[Param]) -> dict:
+    values = {}
+    for p in params:
+        if p.binned:
+            a, b = (math.log(p.edges[0]), math.log(p.edges[-1])) if p.log else (p.edges[0], p.edges[-1])
+            values[f"lo{p.index}"], values[f"w{p.index}"] = a, (b - a) / BINS or 1.0
+        else:
+            values[f"o{p.index}"] = list(p.options)
+    return values

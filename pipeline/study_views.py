@@ -1,0 +1,184 @@
+"""What each analysis page shows, as frames: named queries on a loaded study plus the statistics.
+
+Pages call these and chart the result; tests call them and compare with direct SQL. Column
+lists in generated SQL come from the study's parameters (h<i> / b<i>), never from the person;
+everything the person chooses (ranges, options, limits) is a query parameter.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import polars as pl
+
+from pipeline.analysis import significance, trellis
+from pipeline.selection import EVERYTHING, Selection
+from pipeline.study_frame import Param, StudyFrame, StudyError
+
+HISTOGRAM_BINS = 50
+TABLE_LIMIT = 1_000
+
+
+def histogram(frame: StudyFrame, *, normalized: bool, bins: int = HISTOGRAM_BINS) -> pl.DataFrame:
+    return frame.query("histogram", {"normalized": normalized, "bins": bins})
+
+
+def status_counts(frame: StudyFrame, selection: Selection | None) -> pl.DataFrame:
+    selection = selection or EVERYTHING
+    return frame.query("status_counts", {"normalized": selection.normalized, **selection.params()})
+
+
+def accuracy_quantile(frame: StudyFrame, q: float, *, normalized: bool) -> float | None:
+    return frame.query("accuracy_quantile", {"normalized": normalized, "q": q})["value"][0]
+
+
+def _codes(params: list[Param]) -> str:
+    return ", ".join(p.code for p in params)
+
+
+def _grouped(row_grouping: int, count: int) -> list[int]:
+    """Indexes of the columns a grouping_id() value says were grouped (bit 0 = grouped, first column = highest bit)."""
+    return [i for i in range(count) if not (row_grouping >> (count - 1 - i)) & 1]
+
+
+def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selection | None = None) -> pl.DataFrame:
+    """One row per pair of parameters (a before b) and pair of options that occurs in the study.
+
+    Columns: a, b, option_a, option_b (labels), code_a, code_b, runs (whole study, any status),
+    selected and compared (ok runs in each range), and per range lift, p, q, significant
+    (suffix _b for the compared range). Both ranges must be on one scale.
+    """
+    params = frame.params
+    if len(params) < 2:
+        raise StudyError(f"study '{frame.study['name']}' has fewer than two parameters to pair")
+    selection = selection or EVERYTHING
+    pairs = ", ".join(f"({a.code}, {b.code})" for a, b in itertools.combinations(params, 2))
+    counts = frame.query("pair_counts", {
+        "normalized": selection.normalized, **selection.params(),
+        **(compare.params("b") if compare else {"lo_b": 1.0, "hi_b": 0.0}),  # empty range: nothing compared
+    }, codes=_codes(params), pairs=pairs)
+    rows = []
+    for record in counts.iter_rows(named=True):
+        i, j = _grouped(record["grouping"], len(params))
+        a, b = params[i], params[j]
+        ca, cb = record[a.code], record[b.code]
+        rows.append((a.name, b.name, a.labels[ca], b.labels[cb], ca, cb, i, j,
+                     record["runs"], record["selected"], record["compared"]))
+    cells = pl.DataFrame(rows, orient="row", schema={
+        "a": pl.String, "b": pl.String, "option_a": pl.String, "option_b": pl.String, "code_a": pl.Int64,
+        "code_b": pl.Int64, "index_a": pl.Int64, "index_b": pl.Int64, "runs": pl.Int64, "selected": pl.Int64,
+        "compared": pl.Int64}).sort("index_a", "index_b", "code_a", "code_b")
+    runs_total = frame.runs
+    for column, suffix in (("selected", ""), ("compared", "_b")):
+        total = int(status_total(frame, selection if column == "selected" else compare))
+        part = cells.select("runs", pl.col(column).alias("selected"))
+        part = significance.evaluate(significance.lift(part, runs_total=runs_total, selected_total=total),
+                                     runs_total=runs_total, selected_total=total)
+        cells = cells.with_columns(part.select(pl.col(c).alias(c + suffix) for c in ("lift", "p", "q", "significant")))
+    return cells
+
+
+def status_total(frame: StudyFrame, selection: Selection | None) -> int:
+    """Finished runs in the range (0 for no range)."""
+    if selection is None:
+        return 0
+    return int(status_counts(frame, selection)["selected"].sum())
+
+
+def cell_runs(frame: StudyFrame, selection: Selection | None, a: str, b: str, option_a: str, option_b: str,
+              *, limit: int = TABLE_LIMIT) -> pl.DataFrame:
+    """The selected runs in one heat-map cell, with readable column names."""
+    selection = selection or EVERYTHING
+    pa, pb = frame.param(a), frame.param(b)
+    result = frame.query("cell_runs", {
+        "option_a": _option_code(pa, option_a), "option_b": _option_code(pb, option_b),
+        "normalized": selection.normalized, **selection.params(), "limit": limit,
+    }, code_a=pa.code, code_b=pb.code)
+    return readable(frame, result)
+
+
+def _option_code(param: Param, label: str) -> int:
+    if label not in param.labels:
+        raise StudyError(f"'{param.name}' has no option '{label}'; it has {', '.join(param.labels)}")
+    return param.labels.index(label)
+
+
+def readable(frame: StudyFrame, result: pl.DataFrame) -> pl.DataFrame:
+    """Study-table columns as people name them: h<i> -> the hyperparameter, option codes dropped."""
+    names = {p.value: p.name if p.name not in result.columns else f"hp_{p.name}" for p in frame.params[1:]}
+    keep = [c for c in result.columns if not (c.startswith("b") and c[1:].isdigit()) and c != "h0"]
+    return result.select(keep).rename({k: v for k, v in names.items() if k in keep})
+
+
+def trellis_groups(frame: StudyFrame, selection: Selection | None, *, primary: str, secondary: str | None,
+                   normalized: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per panel (every parameter but primary and secondary): groups with mean, CI; and panel effects."""
+    selection = selection or EVERYTHING
+    first = frame.param(primary)
+    second = frame.param(secondary) if secondary else None
+    if second is not None and second.name == first.name:
+        raise StudyError("choose a secondary parameter other than the primary one")
+    panels = [p for p in frame.params if p.name not in (primary, secondary)]
+    if not panels:
+        raise StudyError(f"study '{frame.study['name']}' has no parameter besides {primary} to show")
+    fixed = [first] + ([second] if second else [])
+    used = fixed + panels
+    sets = ", ".join("(" + ", ".join(p.code for p in fixed + [panel]) + ")" for panel in panels)
+    result = frame.query("trellis", {"normalized": normalized, "sel_normalized": selection.normalized,
+                                     **selection.params()}, codes=_codes(used), sets=sets)
+    rows = []
+    for record in result.iter_rows(named=True):
+        grouped = _grouped(record["grouping"], len(used))
+        panel = used[grouped[-1]]
+        rows.append((panel.name, panel.labels[record[panel.code]], record[panel.code],
+                     first.labels[record[first.code]], second.labels[record[second.code]] if second else None,
+                     record["n"], record["mean"], record["var"]))
+    groups = pl.DataFrame(rows, orient="row", schema={
+        "panel": pl.String, "option": pl.String, "option_code": pl.Int64, "primary": pl.String,
+        "secondary": pl.String, "n": pl.Int64, "mean": pl.Float64, "var": pl.Float64})
+    if groups.is_empty():
+        return groups, groups
+    return trellis.intervals(groups), trellis.effects(groups)
+
+
+def option_order(groups: pl.DataFrame, frame: StudyFrame) -> dict[str, list[str]]:
+    """Row order per panel: options by mean accuracy (best first); binned numbers stay in numeric order."""
+    order = {}
+    for panel, part in groups.group_by("panel"):
+        param = frame.param(panel[0])
+        if param.binned:
+            order[param.name] = [label for label in param.labels if label in set(part["option"])]
+        else:
+            means = (part.group_by("option").agg(((pl.col("n") * pl.col("mean")).sum() / pl.col("n").sum()).alias("m"))
+                     .sort("m", descending=True))
+            order[param.name] = list(means["option"])
+    return order
+
+
+def _filtered(frame: StudyFrame, selection: Selection | None, filters: dict[str, list[str]] | None) -> tuple[dict, str]:
+    """Query parameters and generated clauses for the selection narrowed to some options per parameter."""
+    selection = selection or EVERYTHING
+    values = {"normalized": selection.normalized, **selection.params()}
+    clauses = []
+    for name, labels in (filters or {}).items():
+        param = frame.param(name)
+        values[f"f{param.index}"] = [_option_code(param, label) for label in labels]
+        clauses.append(f"and list_contains($f{param.index}, {param.code})")
+    return values, "\n    ".join(clauses)
+
+
+def selected_runs(frame: StudyFrame, selection: Selection | None, *, filters: dict[str, list[str]] | None = None,
+                  order: str = "accuracy", descending: bool = True, limit: int | None = TABLE_LIMIT) -> pl.DataFrame:
+    """The selection's runs as a table, filtered to the given options per parameter, sorted; limit None: all."""
+    values, clauses = _filtered(frame, selection, filters)
+    column = {p.name: p.value for p in frame.params}.get(order, order)
+    if column not in {"accuracy", "accuracy_norm", "trial", "run_id", *(p.value for p in frame.params)}:
+        raise StudyError(f"cannot sort by '{order}'")
+    result = frame.query("selected_runs", {**values, "limit": limit}, filters=clauses,
+                         order=f"{column} {'desc' if descending else 'asc'} nulls last, run_id")
+    return readable(frame, result)
+
+
+def selected_runs_count(frame: StudyFrame, selection: Selection | None, *, filters: dict[str, list[str]] | None = None) -> int:
+    values, clauses = _filtered(frame, selection, filters)
+    return int(frame.query("selected_runs_count", values, filters=clauses)["runs"][0])
