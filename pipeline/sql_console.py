@@ -27,13 +27,13 @@ config while another is open: that is treated as busy too.
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from pipeline import warehouse
 
 MAX_ROWS = 10_000
 TIMEOUT_S = 10.0
@@ -53,7 +53,6 @@ SANDBOX_CONFIG = {
 ALLOWED_TYPES = {"SELECT", "MULTI"}
 ALLOWED = ("one read-only query over the warehouse's tables and views: SELECT, WITH ... SELECT, FROM ..., "
            "VALUES, DESCRIBE, SHOW, SUMMARIZE or PIVOT")
-_BUSY_MESSAGES = ("Could not set lock", "different configuration", "Unique file handle conflict")
 
 EXAMPLES = {
     "Networks per study and status": """\
@@ -282,17 +281,10 @@ def _connect(path: Path, lock_wait_s: float) -> duckdb.DuckDBPyConnection:
     """Open the sandboxed connection, retrying while a writer (or another config) holds the file."""
     if not path.is_file():
         raise QueryRefused(f"No warehouse at {path}.")
-    deadline = time.monotonic() + lock_wait_s
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=True, config=SANDBOX_CONFIG)
-        except duckdb.Error as err:
-            if not any(text in str(err) for text in _BUSY_MESSAGES):
-                raise QueryRefused(f"{path} cannot be opened as a DuckDB database.\n\nDuckDB said: {err}") from None
-            if time.monotonic() > deadline:
-                raise QueryRefused(f"The warehouse is busy: another process (a running job?) held {path} for "
-                                   f"{lock_wait_s:g} s. Try again in a moment.\n\nDuckDB said: {err}") from None
-            time.sleep(random.uniform(0.01, 0.05))
+    try:
+        return warehouse.connect(path, read_only=True, timeout=lock_wait_s, config=SANDBOX_CONFIG)
+    except warehouse.WarehouseError as err:
+        raise QueryRefused(str(err)) from None
 
 
 def _check_statement(con: duckdb.DuckDBPyConnection, query: str) -> None:

@@ -29,7 +29,7 @@ DEFAULT_PATH = Path("data/warehouse.duckdb")
 PATH_ENV_VAR = "HPW_WAREHOUSE"
 SCHEMA_VERSION = "1"
 SQL_DIR = Path(__file__).parent / "sql"
-LOCK_MESSAGE = "Could not set lock"
+BUSY_MESSAGES = ("Could not set lock", "different configuration", "Unique file handle conflict")
 
 RUN_COLUMNS = {  # runs table columns written from a run record, with their Arrow types
     "trial": pa.int32(), "status": pa.string(), "error": pa.string(), "dataset": pa.string(),
@@ -70,21 +70,23 @@ def code_version() -> str:
         return "unknown"
 
 
-def _connect(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying while another process holds the file's lock."""
+def connect(path: Path, *, read_only: bool, timeout: float, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while another process holds the file's lock (or, inside this process, while a
+    connection with another config has it open: DuckDB allows one database instance per file)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as err:
-            if LOCK_MESSAGE not in str(err):
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except duckdb.Error as err:
+            if not any(text in str(err) for text in BUSY_MESSAGES):
                 if not path.exists():
                     raise WarehouseError(f"cannot create {path} ({err}); pass a path in a writable folder") from None
                 raise WarehouseError(f"{path} cannot be opened as a DuckDB database ({err}). "
                                      "Pass the path of a warehouse, or a new path to create one.") from None
             if time.monotonic() > deadline:
-                raise WarehouseError(f"{path} stayed locked by another process for {timeout:.0f} s. "
-                                     "Is a job holding it open? Try again when it is done.") from None
+                raise WarehouseError(f"The warehouse is busy: {path} stayed locked by another process for "
+                                     f"{timeout:g} s. Is a job holding it open? Try again in a moment. "
+                                     f"(DuckDB said: {err})") from None
             time.sleep(random.uniform(0.01, 0.05))
 
 
@@ -105,7 +107,7 @@ def read(path: Path, *, timeout: float = 10.0):
     if not path.exists():
         raise WarehouseError(f"no warehouse at {path}. Build the demo with `python -m pipeline.demo restore` "
                              "or train one with `python -m pipeline.ensemble --study NAME`.")
-    con = _connect(path, read_only=True, timeout=timeout)
+    con = connect(path, read_only=True, timeout=timeout)
     try:
         _check_is_warehouse(con, path)
         yield con
@@ -133,7 +135,7 @@ def write(path: Path, *, timeout: float = 120.0):
     """
     check_writable(path)
     new = not path.exists()
-    con = _connect(path, read_only=False, timeout=timeout)
+    con = connect(path, read_only=False, timeout=timeout)
     committed = False
     try:
         if new:

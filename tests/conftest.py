@@ -51,3 +51,12 @@ def demo_warehouse(tmp_path_factory) -> Path:
     result = run_cli("-m", "pipeline.demo", "restore", "--warehouse", str(path))
     assert result.returncode == 0, result.stderr
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """AppTest runs the app script as __main__; multiprocessing's spawn would run it again in every
+    worker process a later test starts (ensembles, sweeps). Put the real __main__ back after each test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
