@@ -162,14 +162,13 @@ def _short(value: float) -> str:
 
 def _code_sql(p: Param) -> str:
     """The option code of each run, as SQL over h<i> with the parameter's options bound as $o<i>."""
-    inactive = len(p.labels) - 1 if p.labels and p.labels[-1] == INACTIVE else None
     if p.binned:
         x = f"ln({p.value})" if p.log else p.value
         code = f"least(greatest(floor(({x} - $lo{p.index}) / $w{p.index}), 0), {BINS - 1})"
     else:
         code = f"list_position($o{p.index}, {p.value}) - 1"
-    if inactive is not None:
-        code = f"coalesce({code}, {inactive})"
+    if p.labels and p.labels[-1] == INACTIVE:  # explicit: greatest() and least() skip nulls
+        code = f"case when {p.value} is null then {len(p.labels) - 1} else {code} end"
     return f"({code})::utinyint"
 
 

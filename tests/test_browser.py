@@ -1,0 +1,217 @@
+"""The real app in a real browser: every page renders, and a brush on the histogram reaches the other pages.
+
+Starts `streamlit run app.py` on the demo warehouse and drives Debian's Chromium (/usr/bin/chromium,
+installed by .ci/setup) with Playwright. Screenshots of every page land in the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+WAIT_MS = 30_000  # any single wait in the browser; a page normally settles in one or two seconds
+STARTUP_S = 60
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: install Debian's chromium (bash .ci/setup)"),
+]
+
+CHART = '[data-testid="stVegaLiteChart"]'
+EXCEPTION = '[data-testid="stException"]'
+# "**test accuracy 0.400 – 0.900** · 204 networks · 120 significant cells of 921"
+MATRIX_LINE = re.compile(r"(?P<label>test accuracy (?P<lo>[\d.]+) – (?P<hi>[\d.]+)) · (?P<n>[\d,]+) networks · "
+                         r"(?P<significant>\d+) significant cells of (?P<cells>\d+)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(demo_warehouse, tmp_path_factory):
+    """The app served on a free local port, on the demo warehouse; the whole process group is ended after."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env={**os.environ, "HPW_WAREHOUSE": str(demo_warehouse)},
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode} before serving:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().decode().strip() == "ok":
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer {url}/_stcore/health within {STARTUP_S} s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        log.close()
+
+
+def _settled(page: Page, title: str, *, chart: bool = False, dataframe: bool = False) -> None:
+    """Waits for the page's own title (and chart or table), then for the script run to end; no exception shown."""
+    page.locator('[data-testid="stMain"] h1').filter(has_text=title).first.wait_for(timeout=WAIT_MS)
+    if chart:
+        # a chart drawn by vega: an svg (or canvas) holding marks
+        page.locator(f"{CHART} svg .role-mark, {CHART} canvas").first.wait_for(timeout=WAIT_MS)
+    if dataframe:
+        page.locator('[data-testid="stDataFrame"] [data-testid="data-grid-canvas"]').first.wait_for(timeout=WAIT_MS)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
+    exceptions = page.locator(EXCEPTION)
+    assert exceptions.count() == 0, f"{title}: the app shows an exception:\n" + "\n---\n".join(exceptions.all_inner_texts())
+
+
+def _matrix_line(page: Page, label: str | None = None) -> re.Match:
+    """The line above the heat-map matrix, once it shows `label` (any label when None)."""
+    line = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"]').filter(has_text="significant cells of")
+    if label is not None:
+        line = line.filter(has_text=label)
+    line.first.wait_for(timeout=WAIT_MS)
+    text = line.first.inner_text()
+    match = MATRIX_LINE.search(text)
+    assert match, f"unexpected line above the heat maps: {text!r}"
+    return match
+
+
+def _networks_in_range(page: Page) -> list[int]:
+    """Per cell of the first matrix, the tooltip's 'networks in range' (vega writes tooltips into aria-label)."""
+    return page.locator(f"{CHART} .mark-rect path[aria-label]").evaluate_all(
+        "els => els.map(e => (e.getAttribute('aria-label').match(/networks in range: ([\\d,]+)/) || [])[1])"
+        "          .filter(v => v !== undefined).map(v => Number(v.replace(/,/g, '')))")
+
+
+def _brush(page: Page, start: float, end: float) -> None:
+    """Drags across the histogram's plot area, from start to end (fractions of its width), at mid height."""
+    plot = page.locator(CHART).first.locator("g.role-frame.root > g > path.background").first
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
+    assert box and box["width"] > 100, f"the histogram's plot area is not laid out: {box}"
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end, y, steps=12)
+    page.mouse.up()
+
+
+@pytest.mark.timeout(240)
+def test_pages_render_and_brush_reaches_combinations(app_url, tmp_path):
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+
+            # the navigation lists every page under the URL path derived from its file name
+            page.goto(app_url + "/")
+            _settled(page, "Experiment warehouse", chart=True, dataframe=True)
+            links = page.locator('[data-testid="stSidebarNav"] a[data-testid="stSidebarNavLink"]')
+            hrefs = [urlsplit(h).path for h in links.evaluate_all("els => els.map(e => e.getAttribute('href'))")]
+            assert hrefs == ["/", "/distribution", "/combinations", "/trellis", "/runs", "/sql"]
+            page.screenshot(path=tmp_path / "overview.png", full_page=True)
+
+            for path, title, chart, dataframe in [("/trellis", "Trellis", True, False),
+                                                  ("/runs", "Runs table", False, True),
+                                                  ("/sql", "SQL", False, True)]:
+                page.goto(app_url + path)
+                _settled(page, title, chart=chart, dataframe=dataframe)
+                page.screenshot(path=tmp_path / f"{path.strip('/')}.png", full_page=True)
+
+            # the matrix before any selection: every finished network
+            page.goto(app_url + "/combinations")
+            _settled(page, "Parameter combinations", chart=True)
+            before = _matrix_line(page, "test accuracy 0.000 – 1.000")
+            before_cells = _networks_in_range(page)
+            assert before_cells and sum(before_cells) > 0
+            page.screenshot(path=tmp_path / "combinations_before.png", full_page=True)
+
+            # brush 40 % .. 90 % of the histogram's width
+            page.goto(app_url + "/distribution")
+            _settled(page, "Accuracy distribution", chart=True)
+            assert "Selection: all finished runs" in page.locator('[data-testid="stSidebar"]').inner_text()
+            _brush(page, 0.4, 0.9)
+            selection = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]').filter(
+                has_text="Selection: test accuracy")
+            selection.wait_for(timeout=WAIT_MS)
+            brushed = re.search(r"test accuracy (\d\.\d{3}) – (\d\.\d{3})", selection.inner_text())
+            assert brushed, selection.inner_text()
+            label = brushed.group(0)
+            lo, hi = float(brushed.group(1)), float(brushed.group(2))
+            assert 0.3 < lo < 0.5 and 0.8 < hi < 1.0, label
+            page.wait_for_url(re.compile(r"[?&]hi="), timeout=WAIT_MS)
+            query = parse_qs(urlsplit(page.url).query)
+            assert abs(float(query["lo"][0]) - lo) < 5e-4 and abs(float(query["hi"][0]) - hi) < 5e-4, page.url
+            success = page.locator('[data-testid="stMain"] [data-testid="stAlert"]').filter(has_text="Selected:")
+            success.filter(has_text=label).wait_for(timeout=WAIT_MS)
+            selected = int(re.search(r"Selected: ([\d,]+)", success.inner_text()).group(1).replace(",", ""))
+            _settled(page, "Accuracy distribution", chart=True)
+            page.screenshot(path=tmp_path / "distribution_brushed.png", full_page=True)
+
+            # same session, through the sidebar: the matrix now counts only the brushed networks
+            page.locator('[data-testid="stSidebarNavLink"][href$="/combinations"]').click()
+            after = _matrix_line(page, label)
+            _settled(page, "Parameter combinations", chart=True)
+            assert "lo=" in page.url and "hi=" in page.url, page.url
+            assert (after["lo"], after["hi"]) != (before["lo"], before["hi"])
+            assert int(after["n"].replace(",", "")) == selected < int(before["n"].replace(",", ""))
+            page.wait_for_function(
+                """([sel, before]) => {
+                    const cells = [...document.querySelectorAll(sel)]
+                        .map(e => (e.getAttribute('aria-label').match(/networks in range: ([\\d,]+)/) || [])[1])
+                        .filter(v => v !== undefined).map(v => Number(v.replace(/,/g, '')));
+                    return cells.length > 0 && cells.reduce((a, b) => a + b, 0) !== before;
+                }""",
+                arg=[f"{CHART} .mark-rect path[aria-label]", sum(before_cells)], timeout=WAIT_MS)
+            after_cells = _networks_in_range(page)
+            assert sum(after_cells) < sum(before_cells)
+            page.screenshot(path=tmp_path / "combinations_after.png", full_page=True)
+
+            # a new session opened from the shared link adopts the selection from the URL
+            shared = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            shared.goto(page.url)
+            linked = _matrix_line(shared, label)
+            _settled(shared, "Parameter combinations", chart=True)
+            assert linked.group(0) == after.group(0)
+            assert "Selection: " + label in shared.locator('[data-testid="stSidebar"]').inner_text()
+            shared.screenshot(path=tmp_path / "combinations_from_link.png", full_page=True)
+        finally:
+            browser.close()
