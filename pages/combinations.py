@@ -5,7 +5,7 @@ import streamlit as st
 
 from pipeline import charts, study_views
 from pipeline.analysis import significance
-from pipeline.app_data import current_selection, study_or_stop
+from pipeline.app_data import current_selection, sidebar, study_or_stop
 from pipeline.selection import Selection
 from pipeline.study_frame import StudyError
 
@@ -42,6 +42,7 @@ def _clicked(event) -> dict | None:
 
 
 def render() -> None:
+    sidebar()
     st.title("Parameter combinations")
     st.write("For the selected networks, how often each pair of hyperparameter values occurs: one small heat map "
              "per pair. Lift compares a cell's share in the selection with its share in the whole study "

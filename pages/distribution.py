@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from pipeline import charts, study_views
-from pipeline.app_data import current_selection, set_selection, study_or_stop
+from pipeline.app_data import current_selection, set_selection, sidebar, study_or_stop
 from pipeline.selection import Selection
 
 
@@ -19,6 +19,7 @@ def _brushed(event, normalized: bool) -> Selection | None:
 
 
 def render() -> None:
+    sidebar()
     st.title("Accuracy distribution")
     st.write("How the study's networks are spread over test accuracy, per dataset. "
              "Drag across the histogram to select a range: the other pages then show that selection.")

@@ -4,12 +4,13 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from pipeline.app_data import cached_query, warehouse_or_stop
+from pipeline.app_data import cached_query, sidebar, warehouse_or_stop
 
 STATUSES = ("ok", "diverged", "failed")
 
 
 def render() -> None:
+    sidebar()
     st.title("Experiment warehouse")
     st.write("What has been trained so far: every study, and how its networks ended up.")
     path = warehouse_or_stop()

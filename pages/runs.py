@@ -6,7 +6,7 @@ import io
 import streamlit as st
 
 from pipeline import study_views
-from pipeline.app_data import current_selection, study_or_stop
+from pipeline.app_data import current_selection, sidebar, study_or_stop
 
 
 def _export(frame, selection, filters, order, descending, fmt: str) -> bytes:
@@ -18,6 +18,7 @@ def _export(frame, selection, filters, order, descending, fmt: str) -> bytes:
 
 
 def render() -> None:
+    sidebar()
     st.title("Runs table")
     st.write("The selected networks, one row each, with every hyperparameter and metric.")
     frame = study_or_stop()

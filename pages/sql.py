@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from pipeline.app_data import file_version, warehouse_or_stop
+from pipeline.app_data import file_version, sidebar, warehouse_or_stop
 from pipeline.sql_console import EXAMPLES, MAX_ROWS, SANDBOX_CONFIG, TIMEOUT_S, QueryRefused, run_query
 
 
@@ -20,6 +20,7 @@ def _load_example() -> None:
 
 
 def render() -> None:
+    sidebar()
     st.title("SQL")
     st.write("Ask the warehouse what no page shows: write DuckDB SQL over its tables, see the answer, "
              "download it.")

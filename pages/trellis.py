@@ -5,7 +5,7 @@ import streamlit as st
 
 from pipeline import charts, study_views
 from pipeline.analysis import trellis
-from pipeline.app_data import current_selection, study_or_stop
+from pipeline.app_data import current_selection, sidebar, study_or_stop
 from pipeline.study_frame import StudyError
 
 
@@ -16,6 +16,7 @@ def _note(row: dict) -> str:
 
 
 def render() -> None:
+    sidebar()
     st.title("Trellis")
     st.write("Mean test accuracy per option of every hyperparameter, one panel per hyperparameter and one row of "
              "dots per value of the primary parameter, in the manner of Becker and Cleveland's barley trellis. "

@@ -104,16 +104,18 @@ def _adopt_url(studies: list[str]) -> None:
     try:
         st.session_state[SELECTION_KEY] = Selection.from_query(query)
     except SelectionError as err:
+        st.session_state[SELECTION_KEY] = None
         st.sidebar.warning(f"{err}; the link's selection was ignored.")
 
 
-def sidebar(page_title: str) -> None:
-    """Study picker and the current selection, on every page; keeps the URL in step with both."""
-    path = warehouse.resolve_path()
-    try:
-        studies = list(cached_query(path, "study_names")["name"])
-    except warehouse.WarehouseError:
-        return  # the page itself says what is wrong with the warehouse
+def sidebar() -> None:
+    """Study picker and the current selection, drawn by every page first; keeps the URL in step with both.
+    A missing, foreign or locked warehouse stops the page here with a message.
+
+    Each page calls it (not app.py) so that it also runs when a test opens a page directly.
+    """
+    path = warehouse_or_stop()
+    studies = list(cached_query(path, "study_names")["name"])
     _adopt_url(studies)
     if studies:
         if st.session_state.get(STUDY_KEY) not in studies:

@@ -93,7 +93,7 @@ def _settled(page: Page, title: str, *, chart: bool = False, dataframe: bool = F
     page.locator('[data-testid="stMain"] h1').filter(has_text=title).first.wait_for(timeout=WAIT_MS)
     if chart:
         # a chart drawn by vega: an svg (or canvas) holding marks
-        page.locator(f"{CHART} svg .role-mark, {CHART} canvas").first.wait_for(timeout=WAIT_MS)
+        page.locator(f"{CHART} svg path[role=\"graphics-symbol\"], {CHART} canvas").first.wait_for(timeout=WAIT_MS)
     if dataframe:
         page.locator('[data-testid="stDataFrame"] [data-testid="data-grid-canvas"]').first.wait_for(timeout=WAIT_MS)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
