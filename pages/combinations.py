@@ -15,10 +15,10 @@ TOP_SHARE = 0.05  # default comparison: the best 5 % of the study
 def _comparison(frame, selection: Selection | None) -> Selection | None:
     """The second range: the top 5 % (on the selection's scale) or one the person sets."""
     normalized = bool(selection and selection.normalized)
-    top = study_views.accuracy_quantile(frame, 1 - TOP_SHARE, normalized=normalized)
     choice = st.radio("Compare with", ["nothing", "the top 5 %", "another range"], horizontal=True, key="compare_with")
-    if choice == "the top 5 %" and top is not None:
-        return Selection(float(top), 1.0, normalized)
+    if choice == "the top 5 %":
+        top = study_views.accuracy_quantile(frame, 1 - TOP_SHARE, normalized=normalized)
+        return None if top is None else Selection(float(top), 1.0, normalized)
     if choice == "another range":
         lo, hi = st.slider("Second range" + (" (normalized)" if normalized else ""), 0.0, 1.0, (0.0, 0.5),
                            step=0.01, key="compare_range")
@@ -27,12 +27,11 @@ def _comparison(frame, selection: Selection | None) -> Selection | None:
 
 
 def _matrix(cells: pl.DataFrame, frame, *, value: str, suffix: str, only_significant: bool, key: str):
-    orders = {p.name: list(p.labels) for p in frame.params}
     shown = cells.filter(pl.col(f"significant{suffix}")) if only_significant else cells
     if shown.is_empty():
         st.info("No cell's lift is significant at a 5 % false discovery rate: what differs here is within noise.")
         return None
-    chart = charts.heatmap_matrix(shown, value=value, suffix=suffix, orders=orders, names=[p.name for p in frame.params])
+    chart = charts.heatmap_matrix(shown, value=value, suffix=suffix, names=[p.name for p in frame.params])
     return st.altair_chart(chart, on_select="rerun", key=key)
 
 
@@ -59,8 +58,7 @@ def render() -> None:
     except StudyError as err:
         st.warning(str(err))
         return
-    selected_total = study_views.status_total(frame, selection or study_views.EVERYTHING)
-    if selected_total == 0:
+    if study_views.range_total(cells) == 0:
         st.warning("The selection holds no finished network: choose a wider range on *Accuracy distribution*.")
         return
     st.caption(f"Significance: {significance.TEST_NAME}; a ring marks q < 0.05. "
@@ -73,7 +71,7 @@ def render() -> None:
     clicked = None
     for side, (rng, suffix, column, key) in zip(sides, ranges):
         with side:
-            n = study_views.status_total(frame, rng)
+            n = study_views.range_total(cells, column)
             st.markdown(f"**{rng.label}** · {n:,} networks · "
                         f"{int(cells[f'significant{suffix}'].sum())} significant cells of {cells.height}")
             event = _matrix(cells, frame, value=column if value == "networks" else "lift", suffix=suffix,

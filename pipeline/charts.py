@@ -42,26 +42,23 @@ def unfinished(counts: pl.DataFrame) -> alt.Chart:
     ).properties(height=160)
 
 
-def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", orders: dict[str, list[str]],
-                   names: list[str], panel: int = 90) -> alt.FacetChart:
+def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: list[str],
+                   panel: int = 90) -> alt.FacetChart:
     """Small heat maps, one per pair (rows: a, columns: b), cells clickable (point selection CELL).
 
-    value: "selected" (networks in the range) or "lift". Cells whose lift is significant carry a ring.
+    value: "selected" / "compared" (networks in the range) or "lift". Options keep the parameter's order
+    (its option codes). Cells whose lift is significant carry a ring.
     """
     lift, q, significant = f"lift{suffix}", f"q{suffix}", f"significant{suffix}"
-    data = cells.with_columns(
-        pl.struct("a", "option_a").map_elements(lambda r: orders[r["a"]].index(r["option_a"]), return_dtype=pl.Int64).alias("order_a"),
-        pl.struct("b", "option_b").map_elements(lambda r: orders[r["b"]].index(r["option_b"]), return_dtype=pl.Int64).alias("order_b"),
-        pl.col(lift).clip(1 / 16, 16).log(2).alias("log2_lift"),
-    )
+    data = cells.with_columns(pl.col(lift).clip(1 / 16, 16).log(2).alias("log2_lift"))
     click = alt.selection_point(name=CELL, fields=["a", "b", "option_a", "option_b"], on="click")
     if value == "lift":
         color = alt.Color("log2_lift:Q", title="lift (log2)", scale=alt.Scale(scheme="purpleorange", domainMid=0))
     else:
         color = alt.Color(f"{value}:Q", title="networks", scale=alt.Scale(scheme="viridis"))
     base = alt.Chart().encode(
-        x=alt.X("option_b:O", title=None, sort=alt.EncodingSortField("order_b")),
-        y=alt.Y("option_a:O", title=None, sort=alt.EncodingSortField("order_a")),
+        x=alt.X("option_b:O", title=None, sort=alt.EncodingSortField("code_b")),
+        y=alt.Y("option_a:O", title=None, sort=alt.EncodingSortField("code_a")),
     )
     tooltip = [alt.Tooltip("a:N", title="row parameter"), alt.Tooltip("option_a:N", title="row option"),
                alt.Tooltip("b:N", title="column parameter"), alt.Tooltip("option_b:N", title="column option"),
@@ -80,28 +77,31 @@ def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", orders:
 
 
 def trellis(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, list[str]], normalized: bool,
-            secondary: str | None, notes: dict[str, str], primary_name: str, columns: int = 3) -> alt.ConcatChart:
-    """One panel per parameter (strongest effect first): mean accuracy per option with its interval,
-    one row of dots per value of the primary parameter; the secondary parameter as color and shape."""
-    charts = []
-    for panel in panels:
-        part = groups.filter(pl.col("panel") == panel)
-        y = alt.Y("option:N", title=panel, sort=orders[panel])
-        tooltip = [alt.Tooltip("primary:N", title=primary_name), alt.Tooltip("option:N", title=panel),
-                   alt.Tooltip("n:Q", title="networks"), alt.Tooltip("mean:Q", title="mean", format=".3f"),
-                   alt.Tooltip("low:Q", title="95% CI from", format=".3f"), alt.Tooltip("high:Q", title="95% CI to", format=".3f")]
-        x = alt.X("mean:Q", title="mean " + accuracy_title(normalized), scale=alt.Scale(zero=False))
-        if secondary:
-            tooltip.insert(2, alt.Tooltip("secondary:N", title=secondary))
-            extra = {"color": alt.Color("secondary:N", title=secondary), "shape": alt.Shape("secondary:N", title=secondary),
-                     "yOffset": alt.YOffset("secondary:N")}
-        else:
-            extra = {}
-        bars = alt.Chart().mark_rule().encode(x=alt.X("low:Q"), x2="high:Q", y=y, tooltip=tooltip,
-                                              **({"color": extra["color"], "yOffset": extra["yOffset"]} if secondary else {}))
-        dots = alt.Chart().mark_point(filled=True, size=50).encode(x=x, y=y, tooltip=tooltip, **extra)
-        charts.append(alt.layer(bars, dots, data=part).properties(width=220, height=alt.Step(14)).facet(
-            row=alt.Row("primary:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
-            title=alt.TitleParams(f"{panel}", subtitle=notes.get(panel, ""), anchor="start"),
-        ))
-    return alt.concat(*charts, columns=columns).resolve_scale(x="shared")
+            secondary: str | None, notes: dict[str, str], primary_name: str) -> alt.FacetChart:
+    """One row of panels per parameter (strongest effect first, its note beside the name), one column per
+    value of the primary parameter: mean accuracy per option with its interval; the secondary as color and shape."""
+    rank = {(panel, option): i for panel, options in orders.items() for i, option in enumerate(options)}
+    heading = {panel: f"{panel} ({notes[panel]})" if notes.get(panel) else panel for panel in panels}
+    data = groups.filter(pl.col("panel").is_in(panels)).with_columns(
+        pl.struct("panel", "option").map_elements(lambda r: rank.get((r["panel"], r["option"]), 0),
+                                                  return_dtype=pl.Int64).alias("rank"),
+        pl.col("panel").replace_strict(heading).alias("heading"))
+    y = alt.Y("option:N", title=None, sort=alt.EncodingSortField("rank"))
+    tooltip = [alt.Tooltip("panel:N", title="parameter"), alt.Tooltip("option:N", title="option"),
+               alt.Tooltip("primary:N", title=primary_name), alt.Tooltip("n:Q", title="networks"),
+               alt.Tooltip("mean:Q", title="mean", format=".3f"),
+               alt.Tooltip("low:Q", title="95% CI from", format=".3f"), alt.Tooltip("high:Q", title="95% CI to", format=".3f")]
+    split = {}
+    if secondary:
+        tooltip.insert(3, alt.Tooltip("secondary:N", title=secondary))
+        split = {"color": alt.Color("secondary:N", title=secondary), "yOffset": alt.YOffset("secondary:N")}
+    bars = alt.Chart().mark_rule().encode(x=alt.X("low:Q"), x2="high:Q", y=y, tooltip=tooltip, **split)
+    dots = alt.Chart().mark_point(filled=True, size=50).encode(
+        x=alt.X("mean:Q", title="mean " + accuracy_title(normalized), scale=alt.Scale(zero=False)), y=y, tooltip=tooltip,
+        **split, **({"shape": alt.Shape("secondary:N", title=secondary)} if secondary else {}))
+    return alt.layer(bars, dots, data=data).properties(width=200, height=alt.Step(14)).facet(
+        row=alt.Row("heading:N", title=None, sort=[heading[p] for p in panels],
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=320)),
+        column=alt.Column("primary:N", title=primary_name),
+        spacing={"row": 12, "column": 8},
+    ).resolve_scale(y="independent")

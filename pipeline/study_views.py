@@ -70,19 +70,22 @@ def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selecti
         "compared": pl.Int64}).sort("index_a", "index_b", "code_a", "code_b")
     runs_total = frame.runs
     for column, suffix in (("selected", ""), ("compared", "_b")):
-        total = int(status_total(frame, selection if column == "selected" else compare))
+        total = range_total(cells, column)
         part = cells.select("runs", pl.col(column).alias("selected"))
-        part = significance.evaluate(significance.lift(part, runs_total=runs_total, selected_total=total),
-                                     runs_total=runs_total, selected_total=total)
+        if total:
+            part = significance.evaluate(significance.lift(part, runs_total=runs_total, selected_total=total),
+                                         runs_total=runs_total, selected_total=total)
+        else:  # nothing in this range: no lift, nothing to test
+            part = part.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("lift", "p", "q")
+                                     ).with_columns(pl.lit(False).alias("significant"))
         cells = cells.with_columns(part.select(pl.col(c).alias(c + suffix) for c in ("lift", "p", "q", "significant")))
     return cells
 
 
-def status_total(frame: StudyFrame, selection: Selection | None) -> int:
-    """Finished runs in the range (0 for no range)."""
-    if selection is None:
-        return 0
-    return int(status_counts(frame, selection)["selected"].sum())
+def range_total(cells: pl.DataFrame, column: str = "selected") -> int:
+    """Networks in a range of a pair matrix: the cells of any one pair partition the study's runs."""
+    first_pair = (pl.col("index_a") == 0) & (pl.col("index_b") == 1)
+    return int(cells.filter(first_pair)[column].sum())
 
 
 def cell_runs(frame: StudyFrame, selection: Selection | None, a: str, b: str, option_a: str, option_b: str,
