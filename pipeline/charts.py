@@ -22,7 +22,7 @@ def histogram(bins: pl.DataFrame, *, normalized: bool, selected: tuple[float, fl
     """Stacked histogram per dataset with an x-brush named BRUSH (the selection)."""
     brush = alt.selection_interval(name=BRUSH, encodings=["x"], value={"x": list(selected)} if selected else None)
     return alt.Chart(bins).mark_bar(binSpacing=0).encode(
-        x=alt.X("x0:Q", title=accuracy_title(normalized), scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("x0:Q", bin="binned", title=accuracy_title(normalized), scale=alt.Scale(domain=[0, 1])),
         x2="x1:Q",
         y=alt.Y("networks:Q", title="networks", stack="zero"),
         color=alt.Color("dataset:N", title="dataset", scale=alt.Scale(scheme="tableau10")),
@@ -43,7 +43,7 @@ def unfinished(counts: pl.DataFrame) -> alt.Chart:
 
 
 def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: list[str],
-                   panel: int = 90) -> alt.FacetChart:
+                   panel: int = 64) -> alt.FacetChart:
     """Small heat maps, one per pair (rows: a, columns: b), cells clickable (point selection CELL).
 
     value: "selected" / "compared" (networks in the range) or "lift". Options keep the parameter's order
@@ -86,7 +86,7 @@ def trellis(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, list[s
         pl.struct("panel", "option").map_elements(lambda r: rank.get((r["panel"], r["option"]), 0),
                                                   return_dtype=pl.Int64).alias("rank"),
         pl.col("panel").replace_strict(heading).alias("heading"))
-    y = alt.Y("option:N", title=None, sort=alt.EncodingSortField("rank"))
+    y = alt.Y("option:N", title=None, sort=alt.EncodingSortField("rank"), axis=alt.Axis(labelOverlap=False))
     tooltip = [alt.Tooltip("panel:N", title="parameter"), alt.Tooltip("option:N", title="option"),
                alt.Tooltip("primary:N", title=primary_name), alt.Tooltip("n:Q", title="networks"),
                alt.Tooltip("mean:Q", title="mean", format=".3f"),
@@ -99,7 +99,7 @@ def trellis(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, list[s
     dots = alt.Chart().mark_point(filled=True, size=50).encode(
         x=alt.X("mean:Q", title="mean " + accuracy_title(normalized), scale=alt.Scale(zero=False)), y=y, tooltip=tooltip,
         **split, **({"shape": alt.Shape("secondary:N", title=secondary)} if secondary else {}))
-    return alt.layer(bars, dots, data=data).properties(width=200, height=alt.Step(14)).facet(
+    return alt.layer(bars, dots, data=data).properties(width=170, height=alt.Step(16)).facet(
         row=alt.Row("heading:N", title=None, sort=[heading[p] for p in panels],
                     header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=320)),
         column=alt.Column("primary:N", title=primary_name),

@@ -55,7 +55,9 @@ def app_url(demo_warehouse, tmp_path_factory):
     log = log_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         # the test's server must not offer "File change: rerun" when a source file is saved meanwhile
+         "--server.fileWatcherType", "none"],
         cwd=ROOT, env={**os.environ, "HPW_WAREHOUSE": str(demo_warehouse)},
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
