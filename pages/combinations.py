@@ -41,12 +41,12 @@ def _clicked(event) -> dict | None:
 
 
 def render() -> None:
-    sidebar()
+    path = sidebar()
     st.title("Parameter combinations")
     st.write("For the selected networks, how often each pair of hyperparameter values occurs: one small heat map "
              "per pair. Lift compares a cell's share in the selection with its share in the whole study "
              "(sampling was random, so a lift far from 1 points at a value pair that matters).")
-    frame = study_or_stop()
+    frame = study_or_stop(path)
     selection = current_selection()
     controls = st.columns([1, 1, 2])
     value = controls[0].radio("Color by", ["networks", "lift"], horizontal=True, key="heatmap_value")

@@ -19,11 +19,11 @@ def _brushed(event, normalized: bool) -> Selection | None:
 
 
 def render() -> None:
-    sidebar()
+    path = sidebar()
     st.title("Accuracy distribution")
     st.write("How the study's networks are spread over test accuracy, per dataset. "
              "Drag across the histogram to select a range: the other pages then show that selection.")
-    frame = study_or_stop()
+    frame = study_or_stop(path)
     selection = current_selection()
     left, right = st.columns([3, 1])
     normalized = left.toggle("Normalize per dataset", key="normalized", value=bool(selection and selection.normalized),

@@ -4,16 +4,15 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from pipeline.app_data import cached_query, sidebar, warehouse_or_stop
+from pipeline.app_data import cached_query, sidebar
 
 STATUSES = ("ok", "diverged", "failed")
 
 
 def render() -> None:
-    sidebar()
+    path = sidebar()
     st.title("Experiment warehouse")
     st.write("What has been trained so far: every study, and how its networks ended up.")
-    path = warehouse_or_stop()
     studies = cached_query(path, "home_overview")
     by_dataset = cached_query(path, "runs_by_dataset_status")
     if studies.is_empty():

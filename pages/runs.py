@@ -18,10 +18,10 @@ def _export(frame, selection, filters, order, descending, fmt: str) -> bytes:
 
 
 def render() -> None:
-    sidebar()
+    path = sidebar()
     st.title("Runs table")
     st.write("The selected networks, one row each, with every hyperparameter and metric.")
-    frame = study_or_stop()
+    frame = study_or_stop(path)
     selection = current_selection()
     columns = ["accuracy", "accuracy_norm", "trial", *[p.name for p in frame.params]]
     cols = st.columns([2, 1])

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from pipeline.app_data import file_version, sidebar, warehouse_or_stop
+from pipeline.app_data import file_version, sidebar
 from pipeline.sql_console import EXAMPLES, MAX_ROWS, SANDBOX_CONFIG, TIMEOUT_S, QueryRefused, run_query
 
 
@@ -20,11 +20,10 @@ def _load_example() -> None:
 
 
 def render() -> None:
-    sidebar()
+    path = sidebar()
     st.title("SQL")
     st.write("Ask the warehouse what no page shows: write DuckDB SQL over its tables, see the answer, "
              "download it.")
-    path = warehouse_or_stop()
     st.session_state.setdefault("sql_query", next(iter(EXAMPLES.values())))
     st.selectbox("Start from an example", list(EXAMPLES), key="sql_example", on_change=_load_example)
     query = st.text_area("Query", key="sql_query", height=320)

@@ -16,12 +16,12 @@ def _note(row: dict) -> str:
 
 
 def render() -> None:
-    sidebar()
+    path = sidebar()
     st.title("Trellis")
     st.write("Mean test accuracy per option of every hyperparameter, one panel per hyperparameter and one row of "
              "dots per value of the primary parameter, in the manner of Becker and Cleveland's barley trellis. "
              "Panels are ordered by effect: the strongest dependency comes first.")
-    frame = study_or_stop()
+    frame = study_or_stop(path)
     selection = current_selection()
     names = [p.name for p in frame.params]
     cols = st.columns(3)

@@ -54,9 +54,8 @@ def _study(path: str, version: tuple, name: str) -> study_frame.StudyFrame:
     return study_frame.load(Path(path), name)
 
 
-def study_or_stop() -> study_frame.StudyFrame:
+def study_or_stop(path: Path) -> study_frame.StudyFrame:
     """The study chosen in the sidebar, loaded (once per warehouse version), or a message and stop."""
-    path = warehouse_or_stop()
     name = st.session_state.get(STUDY_KEY)
     if not name:
         st.info(f"{path} holds no study yet. Train one: `python -m pipeline.ensemble --study NAME --runs 100`")
@@ -108,9 +107,9 @@ def _adopt_url(studies: list[str]) -> None:
         st.sidebar.warning(f"{err}; the link's selection was ignored.")
 
 
-def sidebar() -> None:
+def sidebar() -> Path:
     """Study picker and the current selection, drawn by every page first; keeps the URL in step with both.
-    A missing, foreign or locked warehouse stops the page here with a message.
+    A missing, foreign or locked warehouse stops the page here with a message; returns its path, checked.
 
     Each page calls it (not app.py) so that it also runs when a test opens a page directly.
     """
@@ -131,3 +130,4 @@ def sidebar() -> None:
         st.sidebar.info(f"Selection: {selection.label}", icon=":material/filter_alt:")
         st.sidebar.button("Clear selection", on_click=set_selection, args=(None,), key="clear_selection")
     _write_url()
+    return path
