@@ -141,11 +141,17 @@ def _check_unchanged(con, name: str, study: dict | None, stored_runs: int) -> No
 
 
 def _check_names(names, source: str) -> None:
+    """Names that can be columns of the study's wide table (pipeline/wide.py)."""
+    seen: dict[str, str] = {}
     for name in names:
-        if not name or '"' in name:
-            raise UsageError(f"{source}: hyperparameter name {name!r} cannot be used (empty or with a double quote)")
+        if not name or '"' in name or name.lower() == "run_id":
+            raise UsageError(f"{source}: hyperparameter name {name!r} cannot be used (empty, run_id or with a double "
+                             "quote); rename it (--map COLUMN=NAME for tables)")
         if name == "dataset":
             raise UsageError(f"{source}: 'dataset' is stored as runs.dataset, not as a hyperparameter")
+        if seen.setdefault(name.lower(), name) != name:
+            raise UsageError(f"{source}: hyperparameters {seen[name.lower()]!r} and {name!r} differ only in case, "
+                             "which SQL column names ignore; rename one (--map COLUMN=NAME for tables)")
 
 
 def _views(con) -> set[str]:

@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipeline import warehouse
+from pipeline import warehouse, wide
 
 MAX_OPTIONS = 12  # numbers with more distinct values than this are binned
 BINS = 8
@@ -66,13 +66,6 @@ class Param:
         return f"b{self.index}"
 
 
-@dataclass(frozen=True)
-class _Source:
-    """What the name scan tells about one hyperparameter before the pivot."""
-    name: str
-    numeric: bool
-
-
 class StudyFrame:
     """A loaded study: its parameters and an in-memory table `study` to run named queries on."""
 
@@ -104,27 +97,33 @@ def load(path: Path, study_name: str) -> StudyFrame:
         study = warehouse.get_study(con, study_name)
         if study is None:
             raise StudyError(f"the warehouse has no study '{study_name}'")
-        sources = [_Source(name, numeric) for name, numeric in con.sql(
-            (SQL_DIR / "hyperparameter_names.sql").read_text(), params={"study_id": study["study_id"]}).fetchall()]
-        # attached (while `con` keeps the shared lock) so the pivot lands in memory without a copy through Arrow
+        # attached (while `con` keeps the shared lock) so the study lands in memory without a copy through Arrow
         mem.execute("attach $path as wh (read_only)", {"path": str(path)})
-        pivot = "".join(f",\n            first(h.{'value_num' if s.numeric else 'value'}) filter (where h.name = $n{i}) as h{i + 1}"
-                        for i, s in enumerate(sources))
-        text = (SQL_DIR / "pivot.sql").read_text().format(metrics=", ".join(f"r.{m}" for m in METRICS), pivot=pivot)
-        mem.execute(f"create table wide as {text}",
-                    {"study_id": study["study_id"], **{f"n{i}": s.name for i, s in enumerate(sources)}})
+        sources = wide.columns(mem, study["study_id"], database="wh")
+        if sources is None:
+            raise warehouse.WarehouseError(f"{path} has no wide table for study '{study_name}'; upgrade it: "
+                                           f"python -m pipeline.warehouse upgrade --warehouse {path}")
+        columns = [_Column("dataset", False, "dataset", "wh.runs", "study_id = $study_id")] + [
+            _Column(name, numeric, f'"{name}"', f"wh.{wide.table_name(study['study_id'])}") for name, numeric in sources]
+        logs = _log_flags(study.get("search_space"))
+        params = [_describe(mem, i, c, logs.get(c.name, False), study["study_id"]) for i, c in enumerate(columns)]
+        text = (SQL_DIR / "study_table.sql").read_text().format(
+            metrics=", ".join(METRICS), wide_table=wide.table_name(study["study_id"]),
+            columns="".join(f",\n        w.{c.sql} as h{i}" for i, c in enumerate(columns) if i),
+            codes=",\n        ".join(_code_sql(p) + f" as {p.code}" for p in params))
+        mem.execute(f"create table study as {text}", {"study_id": study["study_id"], **_code_params(params)})
         mem.execute("detach wh")
-    logs = _log_flags(study.get("search_space"))
-    kinds = [("dataset", False)] + [(s.name, s.numeric) for s in sources]
-    stats = mem.sql("select " + ", ".join(f"count(distinct h{i}), min(h{i}), max(h{i}), count(*) - count(h{i})"
-                                          for i in range(len(kinds))) + " from wide").fetchall()[0]
-    params = [_describe(mem, i, name, numeric, logs.get(name, False), stats[4 * i: 4 * i + 4])
-              for i, (name, numeric) in enumerate(kinds)]
-    codes = ",\n        ".join(_code_sql(p) + f" as {p.code}" for p in params)
-    text = (SQL_DIR / "study_table.sql").read_text().format(codes=codes)
-    mem.execute(f"create table study as {text}", _code_params(params))
-    mem.execute("drop table wide")
     return StudyFrame(study, params, mem)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """Where a parameter's values are in the attached warehouse."""
+    name: str
+    numeric: bool
+    sql: str  # the column, quoted
+    table: str  # the table holding it, one row per run of the study where `rows` holds
+    rows: str = "true"
 
 
 def _log_flags(search_space) -> dict[str, bool]:
@@ -132,18 +131,28 @@ def _log_flags(search_space) -> dict[str, bool]:
     return {name: bool(spec.get("log")) for name, spec in space.items() if isinstance(spec, dict) and "low" in spec}
 
 
-def _describe(mem, index: int, name: str, numeric: bool, log: bool, stats: tuple) -> Param:
-    """Options of one parameter from its values in the loaded table (stats: distinct, min, max, nulls)."""
-    distinct, low, high, inactive = stats
+def _describe(mem, index: int, column: _Column, log: bool, study_id: int) -> Param:
+    """Options of one parameter from its values in the warehouse.
+
+    Whether a number is binned is decided by an approximate distinct count (HyperLogLog, a few
+    per cent off, 3x faster than an exact one at 1,000,000 runs); near the threshold the exact
+    values decide.
+    """
+    c = column.sql
+    where = {"study_id": study_id} if "$study_id" in column.rows else {}
+    distinct, low, high, inactive = mem.execute(
+        f"select approx_count_distinct({c}), min({c}), max({c}), count(*) - count({c}) "
+        f"from {column.table} where {column.rows}", where).fetchall()[0]
     extra = (INACTIVE,) if inactive else ()
-    if numeric and distinct > MAX_OPTIONS:
+    values = [] if column.numeric and distinct > 2 * MAX_OPTIONS else [v for (v,) in mem.execute(
+        f"select distinct {c} from {column.table} where {column.rows} and {c} is not null order by 1", where).fetchall()]
+    if column.numeric and (len(values) > MAX_OPTIONS or not values and distinct):
         log = low > 0 and (log or high / low >= 100)
         edges = _edges(low, high, log)
         labels = tuple(f"{_short(a)}–{_short(b)}" for a, b in zip(edges, edges[1:]))
-        return Param(name, index, labels + extra, edges=tuple(edges), log=log)
-    column = f"h{index}"
-    values = [v for (v,) in mem.sql(f"select distinct {column} from wide where {column} is not null order by 1").fetchall()]
-    return Param(name, index, tuple(_short(v) if numeric else str(v) for v in values) + extra, options=tuple(values))
+        return Param(column.name, index, labels + extra, edges=tuple(edges), log=log)
+    return Param(column.name, index, tuple(_short(v) if column.numeric else str(v) for v in values) + extra,
+                 options=tuple(values))
 
 
 def _edges(low: float, high: float, log: bool) -> list[float]:

@@ -6,16 +6,24 @@ the file read-write for one short transaction every couple of seconds; the app o
 read-only for the few queries of one page render. Both sides retry while the other holds the
 lock, so "job running, app open and refreshing" just works, at the cost of a few milliseconds
 of waiting now and then. A run is written in one transaction with its hyperparameters and
-curve: a crash loses at most what was still buffered, never half a run.
+curve: a crash loses at most what was still buffered, never half a run. Every write also brings
+the per-study wide hyperparameter tables up to date (pipeline/wide.py).
+
+    python -m pipeline.warehouse upgrade --warehouse data/warehouse.duckdb
+
+upgrades a warehouse written by an older version of this code in place (schema version 1 -> 2
+adds the wide tables; seconds per million runs, nothing is lost).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
 import re
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,11 +31,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline import wide
 from pipeline.host import utcnow
 
 DEFAULT_PATH = Path("data/warehouse.duckdb")
 PATH_ENV_VAR = "HPW_WAREHOUSE"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+UPGRADABLE = ("1",)  # versions that write() brings to SCHEMA_VERSION (1 -> 2: the wide tables)
 SQL_DIR = Path(__file__).parent / "sql"
 BUSY_MESSAGES = ("Could not set lock", "different configuration", "Unique file handle conflict")
 
@@ -90,26 +100,33 @@ def connect(path: Path, *, read_only: bool, timeout: float, config: dict | None 
             time.sleep(random.uniform(0.01, 0.05))
 
 
-def _check_is_warehouse(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _check_is_warehouse(con: duckdb.DuckDBPyConnection, path: Path, *, upgradable: bool = False) -> None:
     tables = {row[0] for row in con.sql("select table_name from duckdb_tables()").fetchall()}
     if "warehouse_meta" not in tables:
         raise WarehouseError(f"{path} is a DuckDB database but not an experiment warehouse (no "
                              "warehouse_meta table). Pass another path; a new path creates a warehouse.")
     version = con.execute("select value from warehouse_meta where key = 'schema_version'").fetchall()
+    if version and version[0][0] in UPGRADABLE:
+        if upgradable:
+            return
+        raise WarehouseError(f"{path} has warehouse schema version {version[0][0]}, from an older version of this "
+                             f"code. Upgrade it in place (nothing is lost): python -m pipeline.warehouse upgrade "
+                             f"--warehouse {path}")
     if version != [(SCHEMA_VERSION,)]:
         raise WarehouseError(f"{path} has warehouse schema version {version[0][0] if version else '?'}; "
                              f"this code reads version {SCHEMA_VERSION}.")
 
 
 @contextmanager
-def read(path: Path, *, timeout: float = 10.0):
-    """A read-only connection, held only for the `with` block."""
+def read(path: Path, *, timeout: float = 10.0, upgradable: bool = False):
+    """A read-only connection, held only for the `with` block; `upgradable` also accepts an older
+    schema that the next write() upgrades."""
     if not path.exists():
         raise WarehouseError(f"no warehouse at {path}. Build the demo with `python -m pipeline.demo restore` "
                              "or train one with `python -m pipeline.ensemble --study NAME`.")
     con = connect(path, read_only=True, timeout=timeout)
     try:
-        _check_is_warehouse(con, path)
+        _check_is_warehouse(con, path, upgradable=upgradable)
         yield con
     finally:
         con.close()
@@ -118,7 +135,7 @@ def read(path: Path, *, timeout: float = 10.0):
 def check_writable(path: Path) -> None:
     """Fail before any work if `path` is not a warehouse, or cannot be created; writes nothing."""
     if path.exists():
-        with read(path):
+        with read(path, upgradable=True):
             return
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -131,7 +148,8 @@ def check_writable(path: Path) -> None:
 def write(path: Path, *, timeout: float = 120.0):
     """A read-write connection inside one transaction, committed at the end of the block.
 
-    Creates the warehouse when the file does not exist. Any exception rolls everything back.
+    Creates the warehouse when the file does not exist, upgrades an older schema, and brings the
+    wide tables up to date before committing. Any exception rolls everything back.
     """
     check_writable(path)
     new = not path.exists()
@@ -143,8 +161,13 @@ def write(path: Path, *, timeout: float = 120.0):
         con.execute("begin transaction")
         try:
             yield con
-        except BaseException:
+            wide.refresh(con)
+            con.execute("update warehouse_meta set value = ? where key = 'schema_version' and value <> ?",
+                        [SCHEMA_VERSION, SCHEMA_VERSION])
+        except BaseException as err:
             con.execute("rollback")
+            if isinstance(err, wide.WideTableError):
+                raise WarehouseError(f"{path}: nothing written, {err}") from None
             raise
         con.execute("commit")
         committed = True
@@ -332,3 +355,30 @@ class RunWriter:
         self.flush()
         with write(self.path) as con:
             finish_study(con, self.study_id)
+
+
+def upgrade(path: Path) -> None:
+    """Bring a warehouse to SCHEMA_VERSION in place (a write that adds nothing)."""
+    if not path.exists():
+        raise WarehouseError(f"no warehouse at {path}; pass the path of one with --warehouse")
+    with write(path):
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.warehouse",
+                                     description="Upgrade a warehouse written by an older version of this code.")
+    parser.add_argument("action", choices=["upgrade"])
+    parser.add_argument("--warehouse", help=f"the warehouse (default: ${PATH_ENV_VAR} or {DEFAULT_PATH})")
+    args = parser.parse_args(argv)
+    path = resolve_path(args.warehouse)
+    try:
+        upgrade(path)
+    except WarehouseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"{path} is at warehouse schema version {SCHEMA_VERSION}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

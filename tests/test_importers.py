@@ -310,6 +310,9 @@ BAD_TABLE_FLAGS = {
     "accuracy in percent": (["{percent}"], ["runs from", "divide percentages by 100"]),
     "malformed mapping": (["{csv}", "--map", "learning rate"], ["expected COLUMN=HYPERPARAMETER"]),
     "unknown flag": (["{csv}", "--bogus"], ["unrecognized arguments: --bogus"]),
+    "names differing only in case": (["{csv}", "--map", "learning rate=OPTIMIZER"],
+                                     ["'OPTIMIZER' and 'optimizer' differ only in case", "rename one"]),
+    "name of the run key": (["{csv}", "--map", "learning rate=run_id"], ["'run_id' cannot be used", "rename it"]),
 }
 
 
