@@ -5,7 +5,7 @@ import streamlit as st
 
 from pipeline import charts, study_views
 from pipeline.analysis import significance
-from pipeline.app_data import current_selection, sidebar, study_or_stop
+from pipeline.app_data import current_selection, pair_matrix, sidebar, study_or_stop
 from pipeline.selection import Selection
 from pipeline.study_frame import StudyError
 
@@ -54,7 +54,7 @@ def render() -> None:
     with controls[2]:
         compare = _comparison(frame, selection)
     try:
-        cells = study_views.pair_matrix(frame, selection, compare)
+        cells = pair_matrix(path, frame, selection, compare)
     except StudyError as err:
         st.warning(str(err))
         return

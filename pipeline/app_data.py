@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pipeline import study_frame, warehouse
+from pipeline import study_frame, study_views, warehouse
 from pipeline.selection import Selection, SelectionError
 
 STUDY_KEY = "study"
@@ -25,12 +25,19 @@ def file_version(path: Path) -> tuple:
     return tuple((s.st_mtime_ns, s.st_size) for s in stats)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _checked(path: str, version: tuple) -> None:
+    """Opening the file costs ~25 ms, so a version is checked once; a refusal raises and is not cached."""
+    with warehouse.read(Path(path), timeout=5.0):
+        pass
+
+
 def warehouse_or_stop() -> Path:
     """The warehouse path, or an error with what to do, and the page stops there."""
     path = warehouse.resolve_path()
     try:
-        with warehouse.read(path, timeout=5.0):
-            return path
+        _checked(str(path), file_version(path))
+        return path
     except warehouse.WarehouseError as err:
         st.error(str(err))
         st.markdown("To open the demo warehouse, run `python -m pipeline.demo restore` in the project folder, "
@@ -69,6 +76,18 @@ def study_or_stop(path: Path) -> study_frame.StudyFrame:
         st.info(f"Study '{name}' has no runs yet. Its job writes them as they finish; this page refreshes then.")
         st.stop()
     return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _pair_matrix(path: str, version: tuple, name: str, selection: Selection | None, compare: Selection | None):
+    return study_views.pair_matrix(_study(path, version, name), selection, compare)
+
+
+def pair_matrix(path: Path, frame: study_frame.StudyFrame, selection: Selection | None,
+                compare: Selection | None):
+    """study_views.pair_matrix, kept per selection until the warehouse changes: clicking a cell or
+    switching counts and lift redraws without counting again."""
+    return _pair_matrix(str(path), file_version(path), frame.study["name"], selection, compare)
 
 
 def current_selection() -> Selection | None:

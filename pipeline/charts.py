@@ -50,7 +50,10 @@ def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: 
     (its option codes). Cells whose lift is significant carry a ring.
     """
     lift, q, significant = f"lift{suffix}", f"q{suffix}", f"significant{suffix}"
-    data = cells.with_columns(pl.col(lift).clip(1 / 16, 16).log(2).alias("log2_lift"))
+    count = "compared" if suffix else "selected"
+    # only what is drawn goes to the browser (and through altair's validation, ~1/3 of a render)
+    data = cells.select("a", "b", "option_a", "option_b", "code_a", "code_b", "runs", count, lift, q, significant,
+                        pl.col(lift).clip(1 / 16, 16).log(2).alias("log2_lift"))
     click = alt.selection_point(name=CELL, fields=["a", "b", "option_a", "option_b"], on="click")
     if value == "lift":
         color = alt.Color("log2_lift:Q", title="lift (log2)", scale=alt.Scale(scheme="purpleorange", domainMid=0))
@@ -62,7 +65,7 @@ def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: 
     )
     tooltip = [alt.Tooltip("a:N", title="row parameter"), alt.Tooltip("option_a:N", title="row option"),
                alt.Tooltip("b:N", title="column parameter"), alt.Tooltip("option_b:N", title="column option"),
-               alt.Tooltip(f"{value if value != 'lift' else 'selected'}:Q", title="networks in range"),
+               alt.Tooltip(f"{count}:Q", title="networks in range"),
                alt.Tooltip("runs:Q", title="networks in study"), alt.Tooltip(f"{lift}:Q", title="lift", format=".2f"),
                alt.Tooltip(f"{q}:Q", title="q (FDR)", format=".3g"), alt.Tooltip(f"{significant}:N", title="significant")]
     rect = base.mark_rect().encode(color=color, tooltip=tooltip,

@@ -56,18 +56,22 @@ def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selecti
     counts = frame.query("pair_counts", {
         "normalized": selection.normalized, **selection.params(),
         **(compare.params("b") if compare else {"lo_b": 1.0, "hi_b": 0.0}),  # empty range: nothing compared
-    }, codes=_codes(params), pairs=pairs)
-    rows = []
-    for record in counts.iter_rows(named=True):
-        i, j = _grouped(record["grouping"], len(params))
-        a, b = params[i], params[j]
-        ca, cb = record[a.code], record[b.code]
-        rows.append((a.name, b.name, a.labels[ca], b.labels[cb], ca, cb, i, j,
-                     record["runs"], record["selected"], record["compared"]))
-    cells = pl.DataFrame(rows, orient="row", schema={
-        "a": pl.String, "b": pl.String, "option_a": pl.String, "option_b": pl.String, "code_a": pl.Int64,
-        "code_b": pl.Int64, "index_a": pl.Int64, "index_b": pl.Int64, "runs": pl.Int64, "selected": pl.Int64,
-        "compared": pl.Int64}).sort("index_a", "index_b", "code_a", "code_b")
+    }, codes=_codes(params), codes_reversed=_codes(params[::-1]), pairs=pairs)
+    pair_of = {sum(1 << (len(params) - 1 - k) for k in range(len(params)) if k not in (i, j)): (i, j)
+               for i, j in itertools.combinations(range(len(params)), 2)}
+    labels = pl.DataFrame([(p.index, code, label) for p in params for code, label in enumerate(p.labels)],
+                          schema={"index": pl.Int64, "code": pl.Int64, "label": pl.String}, orient="row")
+    names = pl.DataFrame({"index": [p.index for p in params], "name": [p.name for p in params]})
+    cells = counts.select(
+        pl.col("grouping").replace_strict({g: i for g, (i, _) in pair_of.items()}, return_dtype=pl.Int64).alias("index_a"),
+        pl.col("grouping").replace_strict({g: j for g, (_, j) in pair_of.items()}, return_dtype=pl.Int64).alias("index_b"),
+        pl.col("code_a", "code_b", "runs", "selected", "compared").cast(pl.Int64))
+    for side in ("a", "b"):
+        cells = cells.join(names.rename({"index": f"index_{side}", "name": side}), on=f"index_{side}").join(
+            labels.rename({"index": f"index_{side}", "code": f"code_{side}", "label": f"option_{side}"}),
+            on=[f"index_{side}", f"code_{side}"])
+    cells = cells.select("a", "b", "option_a", "option_b", "code_a", "code_b", "index_a", "index_b", "runs",
+                         "selected", "compared").sort("index_a", "index_b", "code_a", "code_b")
     runs_total = frame.runs
     for column, suffix in (("selected", ""), ("compared", "_b")):
         total = range_total(cells, column)

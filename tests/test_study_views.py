@@ -94,6 +94,22 @@ def test_a_strong_effect_is_significant_and_noise_is_not(tiny_warehouse):
                                                          stats.hypergeom.sf(29, 1000, 100, 300))))
 
 
+@pytest.mark.parametrize("total", [20, 1000, 16_000, 1_000_000])
+def test_hypergeometric_tails_equal_scipys(total):
+    """The observed side's tail for random cells and at the support's edges, against scipy's hypergeom (Boost)."""
+    from pipeline.analysis import significance
+
+    rng = np.random.default_rng(total)
+    drawn = [0, 1, total // 3, total - 1, total]
+    cell = rng.integers(0, total + 1, 300)
+    for n in drawn:
+        k = np.concatenate([rng.integers(0, np.minimum(cell, n) + 1), np.zeros(1, int), [min(n, total)]])
+        c = np.concatenate([cell, [total // 2], [total]])
+        upper = k * total > c * n
+        theirs = np.where(upper, stats.hypergeom.sf(k - 1, total, c, n), stats.hypergeom.cdf(k, total, c, n))
+        assert significance.hypergeometric_tail(k, total, c, n) == pytest.approx(theirs, rel=1e-7, abs=1e-300), n
+
+
 def test_binned_learning_rate_cells_follow_log_bins(demo_warehouse):
     frame = study_frame.load(demo_warehouse, "demo-ensemble")
     rate = frame.param("learning_rate")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special, stats
 
 TEST_NAME = ("two-sided hypergeometric test per cell (Fisher's exact, doubled smaller tail), "
              "Benjamini-Hochberg false discovery rate over all cells shown")
@@ -39,11 +39,44 @@ def evaluate(frame: pl.DataFrame, *, runs_total: int, selected_total: int, alpha
 
 
 def _hypergeometric_two_sided(k: np.ndarray, total: int, cell: np.ndarray, drawn: int) -> np.ndarray:
-    """min(1, 2 * the smaller tail); only the tail on the observed side is computed (it is the smaller one
-    but for ties at the mean, where p is 1 either way), which halves scipy's per-cell loop."""
-    k, cell = np.asarray(k), np.asarray(cell)
-    above = k * total > cell * drawn
-    tail = np.empty(len(k))
-    tail[above] = stats.hypergeom.sf(k[above] - 1, total, cell[above], drawn)
-    tail[~above] = stats.hypergeom.cdf(k[~above], total, cell[~above], drawn)
-    return np.minimum(1.0, 2 * tail)
+    """min(1, 2 * the tail on the observed side), which is the smaller tail but for ties at the mean,
+    where p is 1 either way."""
+    return np.minimum(1.0, 2 * hypergeometric_tail(k, total, cell, drawn))
+
+
+def hypergeometric_tail(k, total: int, cell, drawn: int) -> np.ndarray:
+    """The tail on k's side of the mean, P(X >= k) above it and P(X <= k) otherwise, for X ~
+    hypergeometric(total, cell, drawn), exactly up to rounding (relative error about 1e-9 at a
+    million runs).
+
+    scipy's hypergeom.sf/cdf (Boost) takes ~35 us per cell on the small populations of a 16,000-run
+    study, 50 ms for a heat-map matrix. Here: pmf(k) from log-gamma, then the tail as pmf(k) times
+    the sum of running products of the pmf's step ratio away from the mean, for all cells at once,
+    until every term is below 1e-17 of its sum (away from the mean the terms fall off geometrically;
+    towards it they would grow, which is why the side is not a choice).
+    """
+    k, cell = np.asarray(k, dtype=np.float64), np.asarray(cell, dtype=np.float64)
+    upper = k * total > cell * drawn
+    rest = total - cell
+    end = np.where(upper, np.minimum(cell, drawn), np.maximum(0.0, drawn - rest))  # the support's end on that side
+    inside = (k >= np.maximum(0.0, drawn - rest)) & (k <= np.minimum(cell, drawn))
+    log_pmf = (_log_choose(cell, k) + _log_choose(rest, drawn - k) - _log_choose(float(total), float(drawn)))
+    term, acc, j = np.ones_like(k), np.ones_like(k), k.copy()
+    active = inside & (j != end)
+    while active.any():
+        i = np.flatnonzero(active)
+        ji, ci, ri = j[i], cell[i], rest[i]
+        ratio = np.where(upper[i], (ci - ji) * (drawn - ji) / ((ji + 1) * (ri - drawn + ji + 1)),
+                         ji * (ri - drawn + ji) / ((ci - ji + 1) * (drawn - ji + 1)))
+        term[i] *= ratio
+        acc[i] += term[i]
+        j[i] += np.where(upper[i], 1.0, -1.0)
+        active[i] = (j[i] != end[i]) & (term[i] > 1e-17 * acc[i])
+    tail = np.exp(log_pmf) * acc
+    # outside the support the tail is everything (k before its start on the way) or nothing
+    beyond = np.where(upper, k < np.maximum(0.0, drawn - rest), k > np.minimum(cell, drawn))
+    return np.where(inside, np.minimum(tail, 1.0), np.where(beyond, 1.0, 0.0))
+
+
+def _log_choose(n, r):
+    return special.gammaln(n + 1) - special.gammaln(r + 1) - special.gammaln(n - r + 1)
