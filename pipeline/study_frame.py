@@ -105,8 +105,7 @@ def load(path: Path, study_name: str) -> StudyFrame:
                                            f"python -m pipeline.warehouse upgrade --warehouse {path}")
         columns = [_Column("dataset", False, "dataset", "wh.runs", "study_id = $study_id")] + [
             _Column(name, numeric, f'"{name}"', f"wh.{wide.table_name(study['study_id'])}") for name, numeric in sources]
-        logs = _log_flags(study.get("search_space"))
-        params = [_describe(mem, i, c, logs.get(c.name, False), study["study_id"]) for i, c in enumerate(columns)]
+        params = _describe(mem, columns, _log_flags(study.get("search_space")), study["study_id"])
         text = (SQL_DIR / "study_table.sql").read_text().format(
             metrics=", ".join(METRICS), wide_table=wide.table_name(study["study_id"]),
             columns="".join(f",\n        w.{c.sql} as h{i}" for i, c in enumerate(columns) if i),
@@ -131,28 +130,50 @@ def _log_flags(search_space) -> dict[str, bool]:
     return {name: bool(spec.get("log")) for name, spec in space.items() if isinstance(spec, dict) and "low" in spec}
 
 
-def _describe(mem, index: int, column: _Column, log: bool, study_id: int) -> Param:
-    """Options of one parameter from its values in the warehouse.
+def _describe(mem, columns: list[_Column], logs: dict[str, bool], study_id: int) -> list[Param]:
+    """Options of every parameter from its values in the warehouse.
 
     Whether a number is binned is decided by an approximate distinct count (HyperLogLog, a few
     per cent off, 3x faster than an exact one at 1,000,000 runs); near the threshold the exact
     values decide.
     """
-    c = column.sql
-    where = {"study_id": study_id} if "$study_id" in column.rows else {}
-    distinct, low, high, inactive = mem.execute(
-        f"select approx_count_distinct({c}), min({c}), max({c}), count(*) - count({c}) "
-        f"from {column.table} where {column.rows}", where).fetchall()[0]
-    extra = (INACTIVE,) if inactive else ()
-    values = [] if column.numeric and distinct > 2 * MAX_OPTIONS else [v for (v,) in mem.execute(
-        f"select distinct {c} from {column.table} where {column.rows} and {c} is not null order by 1", where).fetchall()]
-    if column.numeric and (len(values) > MAX_OPTIONS or not values and distinct):
-        log = low > 0 and (log or high / low >= 100)
-        edges = _edges(low, high, log)
-        labels = tuple(f"{_short(a)}–{_short(b)}" for a, b in zip(edges, edges[1:]))
-        return Param(column.name, index, labels + extra, edges=tuple(edges), log=log)
-    return Param(column.name, index, tuple(_short(v) if column.numeric else str(v) for v in values) + extra,
-                 options=tuple(values))
+    stats = _stats(mem, columns, study_id)
+    params = []
+    for index, (column, (distinct, low, high, inactive)) in enumerate(zip(columns, stats)):
+        extra = (INACTIVE,) if inactive else ()
+        options = [] if column.numeric and distinct > 2 * MAX_OPTIONS else _values(mem, column, study_id)
+        if column.numeric and (len(options) > MAX_OPTIONS or not options and distinct):
+            log = low > 0 and (logs.get(column.name, False) or high / low >= 100)
+            edges = _edges(low, high, log)
+            labels = tuple(f"{_short(a)}–{_short(b)}" for a, b in zip(edges, edges[1:]))
+            params.append(Param(column.name, index, labels + extra, edges=tuple(edges), log=log))
+        else:
+            params.append(Param(column.name, index, tuple(_short(v) if column.numeric else str(v) for v in options)
+                                + extra, options=tuple(options)))
+    return params
+
+
+def _values(mem, column: _Column, study_id: int) -> list:
+    """Distinct values, one query per column: 4x faster than list(distinct) for all columns in one."""
+    return [v for (v,) in _run(mem, f"select distinct {column.sql} from {column.table} "
+                                    f"where {column.rows} and {column.sql} is not null order by 1", study_id)]
+
+
+def _stats(mem, columns: list[_Column], study_id: int) -> list[tuple]:
+    """(approximate distinct count, min, max, nulls) of every column, one scan per source table."""
+    sources: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(columns):
+        sources.setdefault((c.table, c.rows), []).append(i)
+    parts = [f"(select {', '.join(f'approx_count_distinct({c}), min({c}), max({c}), count(*) - count({c})' for c in (columns[i].sql for i in indexes))} "
+             f"from {table} where {rows})" for (table, rows), indexes in sources.items()]
+    row = _run(mem, "select * from " + ", ".join(parts), study_id)[0]
+    order = [i for indexes in sources.values() for i in indexes]
+    found = {i: tuple(row[4 * k: 4 * k + 4]) for k, i in enumerate(order)}
+    return [found[i] for i in range(len(columns))]
+
+
+def _run(mem, text: str, study_id: int) -> list[tuple]:
+    return mem.execute(text, {"study_id": study_id} if "$study_id" in text else {}).fetchall()
 
 
 def _edges(low: float, high: float, log: bool) -> list[float]:
