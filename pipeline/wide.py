@@ -55,12 +55,12 @@ def _refresh_study(con, study_id: int) -> None:
     newest = con.execute("select coalesce(max(run_id), 0) from runs where study_id = ?", [study_id]).fetchall()[0][0]
     if have is not None and newest <= last:
         return
-    names = _names(con, study_id, last)
-    kinds = dict(have or [])
-    # appending fits unless a name is new or a number column would get text
-    if have is not None and all(name in kinds and (numeric or not kinds[name]) for name, numeric in names):
-        con.execute(f"insert into {table_name(study_id)} {_pivot(have)}", _params(study_id, last, have))
-        return
+    if have is not None:
+        kinds = dict(have)
+        # appending fits unless a name is new or a number column would get text
+        if all(name in kinds and (numeric or not kinds[name]) for name, numeric in _names(con, study_id, last)):
+            con.execute(f"insert into {table_name(study_id)} {_pivot(have)}", _params(study_id, last, have))
+            return
     names = _names(con, study_id, 0)
     _check_names([name for name, _ in names], study_id)
     con.execute(f"create or replace table {table_name(study_id)} as {_pivot(names)}", _params(study_id, 0, names))
