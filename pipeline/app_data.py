@@ -26,18 +26,18 @@ def file_version(path: Path) -> tuple:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _checked(path: str, version: tuple) -> None:
-    """Opening the file costs ~25 ms, so a version is checked once; a refusal raises and is not cached."""
-    with warehouse.read(Path(path), timeout=5.0):
-        pass
+def _checked_studies(path: str, version: tuple) -> list[str]:
+    """Opening the file costs ~25 ms, so a version is checked and its study names read in one opening;
+    a refusal raises and is not cached."""
+    with warehouse.read(Path(path), timeout=5.0) as con:
+        return list(warehouse.query(con, "study_names")["name"])
 
 
-def warehouse_or_stop() -> Path:
-    """The warehouse path, or an error with what to do, and the page stops there."""
+def warehouse_or_stop() -> tuple[Path, list[str]]:
+    """The warehouse path and its studies' names, or an error with what to do, and the page stops there."""
     path = warehouse.resolve_path()
     try:
-        _checked(str(path), file_version(path))
-        return path
+        return path, _checked_studies(str(path), file_version(path))
     except warehouse.WarehouseError as err:
         st.error(str(err))
         st.markdown("To open the demo warehouse, run `python -m pipeline.demo restore` in the project folder, "
@@ -132,8 +132,7 @@ def sidebar() -> Path:
 
     Each page calls it (not app.py) so that it also runs when a test opens a page directly.
     """
-    path = warehouse_or_stop()
-    studies = list(cached_query(path, "study_names")["name"])
+    path, studies = warehouse_or_stop()
     _adopt_url(studies)
     if studies:
         if st.session_state.get(STUDY_KEY) not in studies:
