@@ -1,33 +1,35 @@
-"""One study pivoted wide, binned and normalized, in an in-memory DuckDB table the app aggregates over.
+"""One study, binned and normalized, in an in-memory DuckDB table the app aggregates over.
 
-The warehouse stores hyperparameters long (run_id, name, value): right for any search space,
-slow for the pair counts of a heat-map matrix. So the app loads a study once per warehouse
-version into an in-memory DuckDB database, one row per run:
+The warehouse stores hyperparameters long (run_id, name, value), and per study wide
+(pipeline/wide.py). The app loads a study once per warehouse version into an in-memory database
+of the process's DuckDB hub (warehouse.hub()), one row per run:
 
-    run_id, trial, status, dataset, accuracy, accuracy_norm, <metrics>,
-    h0, h1, ...   the raw value of each parameter (double for numbers, varchar otherwise)
-    b0, b1, ...   its option code: 0.. len(labels) - 1, the position of its value or bin
+    run_id, trial, status, dataset, accuracy, <metrics>, accuracy_norm,
+    b0, b1, ...   the option code of each parameter: 0.. len(labels) - 1, the position of its value or bin
+    h<i>          the raw value of each binned parameter (a bin hides it; an option's code names it)
 
 Parameter 0 is always `dataset` (a column of runs), the others are the study's hyperparameters
 in name order. Numbers with at most MAX_OPTIONS distinct values are options as they are; wider
 numbers are cut into BINS bins, logarithmic when the space says `log` or the values span two
 decades or more. A run where a conditional hyperparameter is inactive gets the option
-"(inactive)". `accuracy_norm` is test accuracy rescaled per dataset, (x - min) / (max - min)
-over the study's runs of that dataset, so datasets with their own modes share one axis.
+"(inactive)". Options are in value order, so codes sort as values do. `accuracy_norm` is test
+accuracy rescaled per dataset, (x - min) / (max - min) over the study's runs of that dataset, so
+datasets with their own modes share one axis.
 
-Loading 1,000,000 runs of 13 hyperparameters takes about 1.5 s on 2 cores (the pivot); queries
-on the loaded table then take milliseconds to a few hundred (BENCHMARKS.md). Column names in
-generated SQL are only ever h<i> / b<i> built from integers; values go in as parameters.
+Loading 1,000,000 runs of 13 hyperparameters takes about 0.5 s on 2 cores, 16,000 about 40 ms;
+queries on the loaded table then take milliseconds to a few hundred (BENCHMARKS.md). Column
+names in generated SQL are only ever h<i> / b<i> built from integers, or quoted hyperparameter
+names (wide.py refuses names with a quote); values go in as parameters.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from pipeline import warehouse, wide
@@ -58,7 +60,13 @@ class Param:
         return bool(self.edges)
 
     @property
+    def inactive(self) -> int | None:
+        """The code of runs where the parameter is inactive, if it has any."""
+        return len(self.labels) - 1 if self.labels and self.labels[-1] == INACTIVE else None
+
+    @property
     def value(self) -> str:
+        """The raw-value column; the study table has it for binned parameters only (code i is options[i] otherwise)."""
         return f"h{self.index}"
 
     @property
@@ -67,13 +75,16 @@ class Param:
 
 
 class StudyFrame:
-    """A loaded study: its parameters and an in-memory table `study` to run named queries on."""
+    """A loaded study: its parameters and a table `study`, in an in-memory database of the process's
+    DuckDB hub (warehouse.hub()) that is dropped with the frame, to run named queries on."""
 
-    def __init__(self, study: dict, params: list[Param], con: duckdb.DuckDBPyConnection):
+    def __init__(self, study: dict, params: list[Param], database: str):
         self.study = study
         self.params = params
-        self._con = con
-        self.runs = con.sql("select count(*) from study").fetchall()[0][0]
+        self._database = database
+        weakref.finalize(self, warehouse.detach, database)
+        with warehouse.using(database) as cur:
+            self.runs = cur.sql("select count(*) from study").fetchall()[0][0]
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -85,34 +96,40 @@ class StudyFrame:
     def query(self, name: str, params: dict | None = None, **fragments: str) -> pl.DataFrame:
         """Run pipeline/sql/study/NAME.sql; fragments fill {placeholders} with generated column lists."""
         text = (SQL_DIR / f"{name}.sql").read_text().format(**fragments)
-        # a cursor is a connection of its own to the same database: sessions run queries in parallel threads
-        with self._con.cursor() as cur:
+        # a cursor of its own: sessions run queries in parallel threads
+        with warehouse.using(self._database) as cur:
             return cur.sql(text, params=params or {}).pl()
 
 
 def load(path: Path, study_name: str) -> StudyFrame:
     """Read one study from the warehouse into memory; the file is held (read-only) only for the read."""
-    mem = duckdb.connect(":memory:")
     with warehouse.read(path) as con:  # checks the file and waits out a writer's lock
         study = warehouse.get_study(con, study_name)
         if study is None:
             raise StudyError(f"the warehouse has no study '{study_name}'")
-        # attached (while `con` keeps the shared lock) so the study lands in memory without a copy through Arrow
-        mem.execute("attach $path as wh (read_only)", {"path": str(path)})
-        sources = wide.columns(mem, study["study_id"], database="wh")
+        study_id = study["study_id"]
+        sources = wide.columns(con, study_id)
         if sources is None:
             raise warehouse.WarehouseError(f"{path} has no wide table for study '{study_name}'; upgrade it: "
                                            f"python -m pipeline.warehouse upgrade --warehouse {path}")
-        columns = [_Column("dataset", False, "dataset", "wh.runs", "study_id = $study_id")] + [
-            _Column(name, numeric, f'"{name}"', f"wh.{wide.table_name(study['study_id'])}") for name, numeric in sources]
-        params = _describe(mem, columns, _log_flags(study.get("search_space")), study["study_id"])
+        columns = [_Column("dataset", False, "dataset", "runs", "study_id = $study_id")] + [
+            _Column(name, numeric, f'"{name}"', wide.table_name(study_id)) for name, numeric in sources]
+        params = _describe(con, columns, _log_flags(study.get("search_space")), study_id)
+        # codes are computed on the wide table before the join, so the join carries bytes, not the values
+        # (1,000,000 runs: 0.65 -> 0.45 s); raw values are kept only where a bin hides them
+        hyperparameters = [(p, c) for p, c in zip(params, columns) if p.index]
         text = (SQL_DIR / "study_table.sql").read_text().format(
-            metrics=", ".join(METRICS), wide_table=wide.table_name(study["study_id"]),
-            columns="".join(f",\n        w.{c.sql} as h{i}" for i, c in enumerate(columns) if i),
-            codes=",\n        ".join(_code_sql(p) + f" as {p.code}" for p in params))
-        mem.execute(f"create table study as {text}", {"study_id": study["study_id"], **_code_params(params)})
-        mem.execute("detach wh")
-    return StudyFrame(study, params, mem)
+            metrics=", ".join(METRICS), wide_table=wide.table_name(study_id),
+            values="".join(f",\n        {c.sql} as {p.value}" for p, c in hyperparameters if p.binned),
+            codes="".join(f",\n        {_code_sql(p, c.sql)} as {p.code}" for p, c in hyperparameters),
+            dataset_code=_code_sql(params[0], "r.dataset"))
+        database = warehouse.attach("study")
+        try:
+            con.execute(f"create table {database}.study as {text}", {"study_id": study_id, **_code_params(params)})
+        except BaseException:
+            warehouse.detach(database)
+            raise
+    return StudyFrame(study, params, database)
 
 
 @dataclass(frozen=True)
@@ -130,18 +147,18 @@ def _log_flags(search_space) -> dict[str, bool]:
     return {name: bool(spec.get("log")) for name, spec in space.items() if isinstance(spec, dict) and "low" in spec}
 
 
-def _describe(mem, columns: list[_Column], logs: dict[str, bool], study_id: int) -> list[Param]:
+def _describe(con, columns: list[_Column], logs: dict[str, bool], study_id: int) -> list[Param]:
     """Options of every parameter from its values in the warehouse.
 
     Whether a number is binned is decided by an approximate distinct count (HyperLogLog, a few
     per cent off, 3x faster than an exact one at 1,000,000 runs); near the threshold the exact
     values decide.
     """
-    stats = _stats(mem, columns, study_id)
+    stats = _stats(con, columns, study_id)
     params = []
     for index, (column, (distinct, low, high, inactive)) in enumerate(zip(columns, stats)):
         extra = (INACTIVE,) if inactive else ()
-        options = [] if column.numeric and distinct > 2 * MAX_OPTIONS else _values(mem, column, study_id)
+        options = [] if column.numeric and distinct > 2 * MAX_OPTIONS else _values(con, column, study_id)
         if column.numeric and (len(options) > MAX_OPTIONS or not options and distinct):
             log = low > 0 and (logs.get(column.name, False) or high / low >= 100)
             edges = _edges(low, high, log)
@@ -153,27 +170,27 @@ def _describe(mem, columns: list[_Column], logs: dict[str, bool], study_id: int)
     return params
 
 
-def _values(mem, column: _Column, study_id: int) -> list:
+def _values(con, column: _Column, study_id: int) -> list:
     """Distinct values, one query per column: 4x faster than list(distinct) for all columns in one."""
-    return [v for (v,) in _run(mem, f"select distinct {column.sql} from {column.table} "
+    return [v for (v,) in _run(con, f"select distinct {column.sql} from {column.table} "
                                     f"where {column.rows} and {column.sql} is not null order by 1", study_id)]
 
 
-def _stats(mem, columns: list[_Column], study_id: int) -> list[tuple]:
+def _stats(con, columns: list[_Column], study_id: int) -> list[tuple]:
     """(approximate distinct count, min, max, nulls) of every column, one scan per source table."""
     sources: dict[tuple[str, str], list[int]] = {}
     for i, c in enumerate(columns):
         sources.setdefault((c.table, c.rows), []).append(i)
     parts = [f"(select {', '.join(f'approx_count_distinct({c}), min({c}), max({c}), count(*) - count({c})' for c in (columns[i].sql for i in indexes))} "
              f"from {table} where {rows})" for (table, rows), indexes in sources.items()]
-    row = _run(mem, "select * from " + ", ".join(parts), study_id)[0]
+    row = _run(con, "select * from " + ", ".join(parts), study_id)[0]
     order = [i for indexes in sources.values() for i in indexes]
     found = {i: tuple(row[4 * k: 4 * k + 4]) for k, i in enumerate(order)}
     return [found[i] for i in range(len(columns))]
 
 
-def _run(mem, text: str, study_id: int) -> list[tuple]:
-    return mem.execute(text, {"study_id": study_id} if "$study_id" in text else {}).fetchall()
+def _run(con, text: str, study_id: int) -> list[tuple]:
+    return con.execute(text, {"study_id": study_id} if "$study_id" in text else {}).fetchall()
 
 
 def _edges(low: float, high: float, log: bool) -> list[float]:
@@ -190,15 +207,15 @@ def _short(value: float) -> str:
     return f"{value:.2g}"
 
 
-def _code_sql(p: Param) -> str:
-    """The option code of each run, as SQL over h<i> with the parameter's options bound as $o<i>."""
+def _code_sql(p: Param, source: str) -> str:
+    """The option code of each run, as SQL over the column `source` with the parameter's options bound as $o<i>."""
     if p.binned:
-        x = f"ln({p.value})" if p.log else p.value
+        x = f"ln({source})" if p.log else source
         code = f"least(greatest(floor(({x} - $lo{p.index}) / $w{p.index}), 0), {BINS - 1})"
     else:
-        code = f"list_position($o{p.index}, {p.value}) - 1"
-    if p.labels and p.labels[-1] == INACTIVE:  # explicit: greatest() and least() skip nulls
-        code = f"case when {p.value} is null then {len(p.labels) - 1} else {code} end"
+        code = f"list_position($o{p.index}, {source}) - 1"
+    if p.inactive is not None:  # explicit: greatest() and least() skip nulls
+        code = f"case when {source} is null then {p.inactive} else {code} end"
     return f"({code})::utinyint"
 
 

@@ -111,10 +111,18 @@ def _option_code(param: Param, label: str) -> int:
 
 
 def readable(frame: StudyFrame, result: pl.DataFrame) -> pl.DataFrame:
-    """Study-table columns as people name them: h<i> -> the hyperparameter, option codes dropped."""
-    names = {p.value: p.name if p.name not in result.columns else f"hp_{p.name}" for p in frame.params[1:]}
-    keep = [c for c in result.columns if not (c.startswith("b") and c[1:].isdigit()) and c != "h0"]
-    return result.select(keep).rename({k: v for k, v in names.items() if k in keep})
+    """Study-table rows as people read them: run columns, then each hyperparameter under its name (hp_<name>
+    where a run column has it) with its value, from h<i> where binned, else its option code's value."""
+    run_columns = [c for c in result.columns if not (c[0] in "bh" and c[1:].isdigit())]
+    values = []
+    for p in frame.params[1:]:
+        name = p.name if p.name not in run_columns else f"hp_{p.name}"
+        if p.binned:
+            values.append(pl.col(p.value).alias(name))
+        else:
+            values.append(pl.col(p.code).replace_strict(list(range(len(p.options))), list(p.options), default=None)
+                          .alias(name))
+    return result.select(*run_columns, *values)
 
 
 def trellis_groups(frame: StudyFrame, selection: Selection | None, *, primary: str, secondary: str | None,
@@ -178,9 +186,13 @@ def selected_runs(frame: StudyFrame, selection: Selection | None, *, filters: di
                   order: str = "accuracy", descending: bool = True, limit: int | None = TABLE_LIMIT) -> pl.DataFrame:
     """The selection's runs as a table, filtered to the given options per parameter, sorted; limit None: all."""
     values, clauses = _filtered(frame, selection, filters)
-    column = {p.name: p.value for p in frame.params}.get(order, order)
-    if column not in {"accuracy", "accuracy_norm", "trial", "run_id", *(p.value for p in frame.params)}:
-        raise StudyError(f"cannot sort by '{order}'")
+    if order in {"accuracy", "accuracy_norm", "trial", "run_id"}:
+        column = order
+    else:  # a parameter: options are coded in value order, so its code sorts as its value does
+        param = frame.param(order)
+        column = param.value if param.binned else param.code
+        if not param.binned and param.inactive is not None:  # inactive last, as a null value sorts
+            column = f"nullif({column}, {param.inactive})"
     result = frame.query("selected_runs", {**values, "limit": limit}, filters=clauses,
                          order=f"{column} {'desc' if descending else 'asc'} nulls last, run_id")
     return readable(frame, result)

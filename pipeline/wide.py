@@ -31,12 +31,10 @@ def table_name(study_id: int) -> str:
     return f"{SCHEMA}.study_{int(study_id)}"
 
 
-def columns(con: duckdb.DuckDBPyConnection, study_id: int, *, database: str | None = None) -> list[tuple[str, bool]] | None:
-    """(hyperparameter, numeric) of the study's wide table in column order; None when it has none.
-    `database` names an attached warehouse; default: the connection's own."""
-    name = f"{database}.{table_name(study_id)}" if database else table_name(study_id)
+def columns(con: duckdb.DuckDBPyConnection, study_id: int) -> list[tuple[str, bool]] | None:
+    """(hyperparameter, numeric) of the study's wide table in column order; None when it has none."""
     try:  # the relation's schema, not duckdb_columns(), which binds every view of the file (25 ms)
-        relation = con.table(name)
+        relation = con.table(table_name(study_id))
     except duckdb.CatalogException:
         return None
     return [(column, str(kind) == "DOUBLE") for column, kind in zip(relation.columns, relation.types) if column != "run_id"]

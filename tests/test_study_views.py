@@ -199,3 +199,32 @@ def test_an_imported_study_with_inactive_hyperparameters_loads(tmp_path):
                          "where h.run_id = r.run_id and h.name = 'momentum')")[0][0]
     cells = study_views.pair_matrix(frame, None).filter((pl.col("a") == "dataset") & (pl.col("b") == "momentum"))
     assert cells.filter(pl.col("option_b") == study_frame.INACTIVE)["runs"].sum() == inactive > 0
+
+
+def test_runs_table_shows_each_runs_own_values_and_inactive_ones_empty_and_last(tmp_path):
+    """The loaded study keeps option codes, not values, for unbinned parameters: the table must turn them back."""
+    from pipeline import import_benchmark, importers
+
+    sgd = pl.col("optimizer") == "sgd"
+    source = tmp_path / "networks.parquet"
+    import_benchmark.network_table(300, seed=5).with_columns(
+        variant=pl.when(sgd & pl.col("augmentation")).then(pl.lit("nesterov")).when(sgd).then(pl.lit("plain")),
+    ).write_parquet(source)
+    path = tmp_path / "w.duckdb"
+    importers.main(["table", str(source), "--study", "nws", "--warehouse", str(path)])
+    frame = study_frame.load(path, "nws")
+    assert not frame.param("variant").binned and frame.param("variant").inactive is not None
+    table = study_views.selected_runs(frame, None, order="run_id", descending=False, limit=None)
+    stored = {(run_id, name): (number, text) for run_id, name, text, number in sql(
+        path, "select run_id, name, value, value_num from hyperparameters")}
+    names = [p.name for p in frame.params[1:]]
+    assert set(names) <= set(table.columns) and table.height == sql(path, "select count(*) from runs where status = 'ok'")[0][0]
+    for row in table.iter_rows(named=True):
+        for name in names:
+            number, text = stored.get((row["run_id"], name), (None, None))
+            assert row[name] == (number if table.schema[name] == pl.Float64 else text), (row["run_id"], name)
+    for descending in (False, True):
+        variants = list(study_views.selected_runs(frame, None, order="variant", descending=descending, limit=None)["variant"])
+        active = [v for v in variants if v is not None]
+        assert variants == active + [None] * (len(variants) - len(active))
+        assert active == sorted(active, reverse=descending) and {"nesterov", "plain"} == set(active)

@@ -119,9 +119,10 @@ def test_upgrade_of_a_missing_file_says_so_and_creates_nothing(tmp_path):
     assert not path.exists()
 
 
-def test_columns_of_an_attached_warehouse(tiny_warehouse):
-    con = duckdb.connect()
-    con.execute("attach ? as wh (read_only)", [str(tiny_warehouse)])
-    found = wide.columns(con, 1, database="wh")
-    assert found is not None and ("learning_rate", True) in found and ("optimizer", False) in found
-    assert wide.columns(con, 99, database="wh") is None
+def test_columns_name_a_studys_hyperparameters_and_their_kind(tiny_warehouse):
+    with warehouse.read(tiny_warehouse) as con:
+        found = wide.columns(con, 1)
+        assert wide.columns(con, 99) is None
+    names = sql(tiny_warehouse, "select distinct name from hyperparameters order by name")
+    assert [name for name, _ in found] == [name for (name,) in names]
+    assert ("learning_rate", True) in found and ("optimizer", False) in found

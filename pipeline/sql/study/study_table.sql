@@ -1,11 +1,11 @@
--- The loaded study (warehouse attached as wh): one row per run with its run columns, the raw
--- value h<i> of every parameter (h0 the dataset, the others from the study's wide table), test
--- accuracy normalized per dataset, and the option code b<i> of every parameter.
--- Generated: the columns w."<name>" as h<i>, and the codes b<i> from h<i> (options and bins bound
--- as parameters).
+-- The loaded study, read from the warehouse: one row per run with its run columns, test accuracy
+-- normalized per dataset, the option code b<i> of every parameter (b0 the dataset's, the others
+-- from the study's wide table) and the raw value h<i> of the binned ones.
+-- Generated: the binned columns "<name>" as h<i>, and the codes (options and bins bound as
+-- parameters).
 with study_runs as (
     select run_id, trial, status, dataset, test_accuracy as accuracy, {metrics}
-    from wh.runs
+    from runs
     where study_id = $study_id
 ),
 
@@ -15,24 +15,24 @@ dataset_range as (
     group by dataset
 ),
 
-runs_wide as (
+study_codes as (
     select
-        r.*,
-        r.dataset as h0{columns}
-    from study_runs as r
-    left join wh.{wide_table} as w using (run_id)
+        run_id{values}{codes}
+    from {wide_table}
 ),
 
 final as (
     select
-        rw.*,
+        r.*,
         case
-            when d.dataset_max > d.dataset_min then (rw.accuracy - d.dataset_min) / (d.dataset_max - d.dataset_min)
-            when rw.accuracy is not null then 1.0
+            when d.dataset_max > d.dataset_min then (r.accuracy - d.dataset_min) / (d.dataset_max - d.dataset_min)
+            when r.accuracy is not null then 1.0
         end as accuracy_norm,
-        {codes}
-    from runs_wide as rw
-    left join dataset_range as d on d.dataset is not distinct from rw.dataset
+        {dataset_code} as b0,
+        c.* exclude (run_id)
+    from study_runs as r
+    left join study_codes as c using (run_id)
+    left join dataset_range as d on d.dataset is not distinct from r.dataset
 )
 
 select * from final
