@@ -7,6 +7,7 @@ everything the person chooses (ranges, options, limits) is a query parameter.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import polars as pl
@@ -41,6 +42,33 @@ def _grouped(row_grouping: int, count: int) -> list[int]:
     return [i for i in range(count) if not (row_grouping >> (count - 1 - i)) & 1]
 
 
+@functools.cache
+def _pair_cover(count: int) -> tuple[tuple[int, ...], ...]:
+    """Sets of (up to) four parameter indexes that together hold every pair of `count` parameters.
+
+    DuckDB counts a grouping set of four option codes about as fast as one of two, and the
+    combinations of four parameters' options are few (thousands), so counting 19 sets and summing
+    them down to the 91 pairs of 14 parameters takes 1,000,000 runs 0.14 s instead of 0.55 s.
+    Greedy: start from the first pair not held yet, add the parameter that adds most new pairs.
+    """
+    left = set(itertools.combinations(range(count), 2))
+    cover = []
+    while left:
+        group = list(min(left))
+        while len(group) < min(4, count):
+            group.append(max((k for k in range(count) if k not in group),
+                             key=lambda k: sum((min(k, g), max(k, g)) in left for g in group)))
+        group.sort()
+        cover.append(tuple(group))
+        left -= set(itertools.combinations(group, 2))
+    return tuple(cover)
+
+
+def _grouping_id(group: tuple[int, ...], count: int) -> int:
+    """What grouping_id() over all `count` codes gives rows of this set (bit 1 = not grouped, first code highest)."""
+    return sum(1 << (count - 1 - k) for k in range(count) if k not in group)
+
+
 def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selection | None = None) -> pl.DataFrame:
     """One row per pair of parameters (a before b) and pair of options that occurs in the study.
 
@@ -52,20 +80,24 @@ def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selecti
     if len(params) < 2:
         raise StudyError(f"study '{frame.study['name']}' has fewer than two parameters to pair")
     selection = selection or EVERYTHING
-    pairs = ", ".join(f"({a.code}, {b.code})" for a, b in itertools.combinations(params, 2))
+    cover = _pair_cover(len(params))
     counts = frame.query("pair_counts", {
         "normalized": selection.normalized, **selection.params(),
         **(compare.params("b") if compare else {"lo_b": 1.0, "hi_b": 0.0}),  # empty range: nothing compared
-    }, codes=_codes(params), codes_reversed=_codes(params[::-1]), pairs=pairs)
-    pair_of = {sum(1 << (len(params) - 1 - k) for k in range(len(params)) if k not in (i, j)): (i, j)
-               for i, j in itertools.combinations(range(len(params)), 2)}
+    }, codes=_codes(params), sets=", ".join(f"({_codes([params[k] for k in group])})" for group in cover))
+    by_group = counts.partition_by("grouping", as_dict=True)
+    owner = {}  # each pair is summed from the first set that holds it
+    for group in cover:
+        for pair in itertools.combinations(group, 2):
+            owner.setdefault(pair, group)
+    cells = pl.concat([
+        by_group[(_grouping_id(group, len(params)),)].group_by(code_a=params[i].code, code_b=params[j].code)
+        .agg(pl.col("runs", "selected", "compared").sum()).with_columns(index_a=pl.lit(i), index_b=pl.lit(j))
+        for (i, j), group in sorted(owner.items())])
+    cells = cells.select(pl.col("index_a", "index_b", "code_a", "code_b", "runs", "selected", "compared").cast(pl.Int64))
     labels = pl.DataFrame([(p.index, code, label) for p in params for code, label in enumerate(p.labels)],
                           schema={"index": pl.Int64, "code": pl.Int64, "label": pl.String}, orient="row")
     names = pl.DataFrame({"index": [p.index for p in params], "name": [p.name for p in params]})
-    cells = counts.select(
-        pl.col("grouping").replace_strict({g: i for g, (i, _) in pair_of.items()}, return_dtype=pl.Int64).alias("index_a"),
-        pl.col("grouping").replace_strict({g: j for g, (_, j) in pair_of.items()}, return_dtype=pl.Int64).alias("index_b"),
-        pl.col("code_a", "code_b", "runs", "selected", "compared").cast(pl.Int64))
     for side in ("a", "b"):
         cells = cells.join(names.rename({"index": f"index_{side}", "name": side}), on=f"index_{side}").join(
             labels.rename({"index": f"index_{side}", "code": f"code_{side}", "label": f"option_{side}"}),

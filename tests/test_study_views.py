@@ -1,5 +1,6 @@
 """The analysis pages' numbers, checked against SQL on the warehouse file and independent statistics."""
 
+import itertools
 import math
 
 import numpy as np
@@ -122,6 +123,26 @@ def test_binned_learning_rate_cells_follow_log_bins(demo_warehouse):
     cells = study_views.pair_matrix(frame, None).filter((pl.col("a") == "dataset") & (pl.col("b") == "learning_rate"))
     shown = cells.group_by("code_b").agg(pl.col("runs").sum())
     assert dict(shown.iter_rows()) == counts
+
+
+def test_every_pair_of_unbinned_parameters_counts_as_a_direct_group_by(loaded):
+    """Pairs are summed from counts of four parameters at a time: each pair against its own count."""
+    path, frame = loaded
+    selection = Selection(0.3, 1.0)
+    names = [p.name for p in frame.params[1:] if not p.binned]
+    values = pl.DataFrame(sql(path, """select r.run_id, r.dataset, r.status = 'ok' and r.test_accuracy between 0.3 and 1.0,
+                                              h.name, h.value
+                                       from runs r join studies s using (study_id) join hyperparameters h using (run_id)
+                                       where s.name = ?""", [frame.study["name"]]),
+                          schema=["run_id", "dataset", "selected", "name", "value"], orient="row")
+    wide = values.pivot("name", index=["run_id", "dataset", "selected"], values="value")
+    cells = study_views.pair_matrix(frame, selection)
+    assert cells.select("a", "b").unique().height == len(frame.params) * (len(frame.params) - 1) // 2
+    for a, b in itertools.combinations(["dataset", *names], 2):
+        direct = wide.group_by(a, b).agg(pl.len().alias("runs"), pl.col("selected").sum())
+        shown = cells.filter((pl.col("a") == a) & (pl.col("b") == b))
+        assert {(x, y): (n, k) for x, y, n, k in direct.iter_rows()} == {
+            (x, y): (n, k) for x, y, n, k in shown.select("option_a", "option_b", "runs", "selected").iter_rows()}, (a, b)
 
 
 def test_trellis_means_intervals_and_anova_match_direct_statistics(loaded):

@@ -1,6 +1,6 @@
--- For every pair of parameters (grouping sets over option codes, generated), runs per pair of
--- options in the whole study, in selection A and in selection B (ok runs with accuracy in range).
--- A row carries only its own pair's codes, so the first non-null code is the pair's first one.
+-- Runs per combination of options of a few parameters at a time (grouping sets over option codes,
+-- generated: sets that together hold every pair of parameters), in the whole study, in selection A
+-- and in selection B (ok runs with accuracy in range). The caller sums them down to pairs.
 with marked as (
     select
         {codes},
@@ -12,13 +12,12 @@ with marked as (
 final as (
     select
         grouping_id({codes}) as grouping,
-        coalesce({codes}) as code_a,
-        coalesce({codes_reversed}) as code_b,
+        {codes},
         count(*) as runs,
         count(*) filter (where finished and x between $lo and $hi) as selected,
         count(*) filter (where finished and x between $lo_b and $hi_b) as compared
     from marked
-    group by grouping sets ({pairs})
+    group by grouping sets ({sets})
 )
 
 select * from final
