@@ -85,16 +85,18 @@ def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selecti
         "normalized": selection.normalized, **selection.params(),
         **(compare.params("b") if compare else {"lo_b": 1.0, "hi_b": 0.0}),  # empty range: nothing compared
     }, codes=_codes(params), sets=", ".join(f"({_codes([params[k] for k in group])})" for group in cover))
-    by_group = counts.partition_by("grouping", as_dict=True)
     owner = {}  # each pair is summed from the first set that holds it
     for group in cover:
         for pair in itertools.combinations(group, 2):
             owner.setdefault(pair, group)
-    cells = pl.concat([
-        by_group[(_grouping_id(group, len(params)),)].group_by(code_a=params[i].code, code_b=params[j].code)
-        .agg(pl.col("runs", "selected", "compared").sum()).with_columns(index_a=pl.lit(i), index_b=pl.lit(j))
-        for (i, j), group in sorted(owner.items())])
-    cells = cells.select(pl.col("index_a", "index_b", "code_a", "code_b", "runs", "selected", "compared").cast(pl.Int64))
+    owned = pl.DataFrame([(_grouping_id(group, len(params)), i, j) for (i, j), group in owner.items()],
+                         schema={"grouping": pl.Int64, "index_a": pl.Int64, "index_b": pl.Int64}, orient="row")
+    codes = pl.col("codes").list
+    cells = (counts.lazy().with_columns(pl.col("grouping").cast(pl.Int64), codes=pl.concat_list(p.code for p in params))
+             .join(owned.lazy(), on="grouping")  # a set's row once per pair it owns
+             .group_by("index_a", "index_b", code_a=codes.get(pl.col("index_a")).cast(pl.Int64),
+                       code_b=codes.get(pl.col("index_b")).cast(pl.Int64))
+             .agg(pl.col("runs", "selected", "compared").sum().cast(pl.Int64)).collect())
     labels = pl.DataFrame([(p.index, code, label) for p in params for code, label in enumerate(p.labels)],
                           schema={"index": pl.Int64, "code": pl.Int64, "label": pl.String}, orient="row")
     names = pl.DataFrame({"index": [p.index for p in params], "name": [p.name for p in params]})
