@@ -106,11 +106,12 @@ def member_task(config: EnsembleConfig, space: Space, trial: int) -> tuple[dict,
 def _worker(tasks, results, data_spec: DataSpec, device: str, parent_pid: int) -> None:
     runner = Runner(data_spec, resolve_device(device))
     while True:
+        if os.getppid() != parent_pid:  # the job was killed: train no orphaned networks, and exit without
+            results.cancel_join_thread()  # waiting to flush results into a pipe nobody reads any more
+            return
         try:
             task = tasks.get(timeout=1.0)
         except queue.Empty:
-            if os.getppid() != parent_pid:  # the job was killed: do not train orphaned networks
-                return
             continue
         if task is None:
             return

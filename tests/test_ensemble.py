@@ -40,6 +40,28 @@ def _count(path) -> int:
         return -1
 
 
+def _state(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state letter) of a live process, None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), fields[0]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and (_state(int(p.name)) or (0,))[0] == pid]
+
+
+def _all_exit(pids: list[int], *, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all((_state(pid) or (0, "Z"))[1] == "Z" for pid in pids):  # a zombie has exited, only unreaped
+            return True
+        time.sleep(0.2)
+    return False
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_kill_9_then_resume_gives_exactly_the_runs_asked_for(tmp_path):
@@ -53,14 +75,31 @@ def test_kill_9_then_resume_gives_exactly_the_runs_asked_for(tmp_path):
         deadline = time.monotonic() + 120
         while _count(path) < before + more and time.monotonic() < deadline:
             time.sleep(0.05)
+        workers = _children(job.pid)
         os.kill(job.pid, signal.SIGKILL)
         job.wait()
         assert before + more <= _count(path) < runs
+        assert len(workers) >= 2 and _all_exit(workers, within=30), "the killed job's workers kept running"
     result = run_cli(*args[1:])
     assert result.returncode == 0, result.stderr
     assert sql(path, "select count(*), count(distinct trial), min(trial), max(trial) from runs") == [(runs, runs, 0, runs - 1)]
     assert sql(path, "select count(*) from runs r anti join hyperparameters h using (run_id)") == [(0,)]
     assert sql(path, "select finished_at is not null from studies") == [(True,)]
+
+
+def test_a_worker_whose_job_is_gone_takes_no_task_and_exits():
+    """After kill -9 of the job, its workers must not train the queued networks for nobody (and then hang
+    flushing results into a pipe nobody reads)."""
+    import multiprocessing as mp
+
+    from pipeline.datasets import DataSpec
+
+    ctx = mp.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    tasks.put((0, {"dataset": "digits"}, 0, 1))
+    ensemble._worker(tasks, results, DataSpec(image_size=8, train_size=200, test_size=100), "cpu", parent_pid=-1)
+    assert tasks.get(timeout=5) == (0, {"dataset": "digits"}, 0, 1)  # still queued: not taken
+    assert results.empty()
 
 
 def _not_a_warehouse(tmp_path):
