@@ -31,8 +31,8 @@ def _matrix(cells: pl.DataFrame, frame, *, value: str, suffix: str, only_signifi
     if shown.is_empty():
         st.info("No cell's lift is significant at a 5 % false discovery rate: what differs here is within noise.")
         return None
-    chart = charts.heatmap_matrix(shown, value=value, suffix=suffix, names=[p.name for p in frame.params])
-    return st.altair_chart(chart, on_select="rerun", key=key)
+    spec = charts.heatmap_matrix(shown, value=value, suffix=suffix, names=tuple(p.name for p in frame.params))
+    return st.vega_lite_chart(spec, on_select="rerun", key=key)
 
 
 def _clicked(event) -> dict | None:

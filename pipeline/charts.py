@@ -7,6 +7,9 @@ text; counts use viridis (perceptually uniform, sequential), lift a diverging sc
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import altair as alt
 import polars as pl
 
@@ -42,18 +45,26 @@ def unfinished(counts: pl.DataFrame) -> alt.Chart:
     ).properties(height=160)
 
 
-def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: list[str],
-                   panel: int = 64) -> alt.FacetChart:
-    """Small heat maps, one per pair (rows: a, columns: b), cells clickable (point selection CELL).
+def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: tuple[str, ...],
+                   panel: int = 64) -> dict:
+    """Vega-Lite spec (with its data) of small heat maps of a pair matrix, one per pair (rows: a, columns: b),
+    cells clickable (point selection CELL); draw it with st.vega_lite_chart.
 
     value: "selected" / "compared" (networks in the range) or "lift". Options keep the parameter's order
-    (its option codes). Cells whose lift is significant carry a ring.
+    (its option codes). Cells whose lift is significant carry a ring. The spec is built with altair once
+    per shape and the data put in: building and validating it cost ~80 ms of each render.
     """
+    lift = f"lift{suffix}"
+    # only what is drawn goes to the browser
+    data = cells.select("a", "b", "option_a", "option_b", "code_a", "code_b", "runs", "compared" if suffix else "selected",
+                        lift, f"q{suffix}", f"significant{suffix}", pl.col(lift).clip(1 / 16, 16).log(2).alias("log2_lift"))
+    return {**copy.deepcopy(_heatmap_matrix_spec(value, suffix, names, panel)), "datasets": {"cells": data}}
+
+
+@functools.lru_cache(maxsize=64)
+def _heatmap_matrix_spec(value: str, suffix: str, names: tuple[str, ...], panel: int) -> dict:
     lift, q, significant = f"lift{suffix}", f"q{suffix}", f"significant{suffix}"
     count = "compared" if suffix else "selected"
-    # only what is drawn goes to the browser (and through altair's validation, ~1/3 of a render)
-    data = cells.select("a", "b", "option_a", "option_b", "code_a", "code_b", "runs", count, lift, q, significant,
-                        pl.col(lift).clip(1 / 16, 16).log(2).alias("log2_lift"))
     click = alt.selection_point(name=CELL, fields=["a", "b", "option_a", "option_b"], on="click")
     if value == "lift":
         color = alt.Color("log2_lift:Q", title="lift (log2)", scale=alt.Scale(scheme="purpleorange", domainMid=0))
@@ -72,11 +83,14 @@ def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: 
                                    opacity=alt.condition(click, alt.value(1.0), alt.value(0.6))).add_params(click)
     ring = base.mark_point(shape="circle", filled=False, size=40, strokeWidth=1.5).encode(
         color=alt.value("white"), tooltip=tooltip).transform_filter(f"datum['{significant}']")
-    return alt.layer(rect, ring, data=data).properties(width=panel, height=panel).facet(
-        row=alt.Row("a:N", title=None, sort=names, header=alt.Header(labelAngle=0, labelAlign="left")),
-        column=alt.Column("b:N", title=None, sort=names),
+    chart = alt.layer(rect, ring, data=alt.Data(name="cells")).properties(width=panel, height=panel).facet(
+        row=alt.Row("a:N", title=None, sort=list(names), header=alt.Header(labelAngle=0, labelAlign="left")),
+        column=alt.Column("b:N", title=None, sort=list(names)),
         spacing=6,
     ).resolve_scale(x="independent", y="independent")
+    spec = chart.to_dict()
+    spec.pop("config")  # altair's default theme's view size: st.altair_chart leaves it out too, Streamlit's theme styles
+    return spec
 
 
 def trellis(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, list[str]], normalized: bool,
