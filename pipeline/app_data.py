@@ -7,6 +7,8 @@ soon as a job has written new runs and costs nothing while it has not.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import streamlit as st
@@ -56,9 +58,28 @@ def cached_query(path: Path, name: str, params: dict | None = None):
     return _cached(str(path), file_version(path), name, tuple(sorted((params or {}).items())))
 
 
-@st.cache_resource(show_spinner="Loading the study…", max_entries=2)
+MAX_STUDIES = 3  # studies kept loaded at once (1,000,000 runs take ~175 MB each)
+_loaded: OrderedDict[tuple[str, str], tuple[tuple, study_frame.StudyFrame]] = OrderedDict()
+_loaded_lock = threading.Lock()
+
+
 def _study(path: str, version: tuple, name: str) -> study_frame.StudyFrame:
-    return study_frame.load(Path(path), name)
+    """The study loaded at this version of the file. Unlike a Streamlit cache, one version per study:
+    an older one is dropped before the newer loads, so a sweep writing every few seconds does not
+    hold two copies (sessions still reading the old one keep it until they are done)."""
+    key = (path, name)
+    with _loaded_lock:
+        if key in _loaded and _loaded[key][0] == version:
+            _loaded.move_to_end(key)
+            return _loaded[key][1]
+        _loaded.pop(key, None)
+    with st.spinner("Loading the study…"):
+        frame = study_frame.load(Path(path), name)
+    with _loaded_lock:
+        _loaded[key] = (version, frame)
+        while len(_loaded) > MAX_STUDIES:
+            _loaded.popitem(last=False)
+    return frame
 
 
 def study_or_stop(path: Path) -> study_frame.StudyFrame:
