@@ -61,6 +61,7 @@ def cached_query(path: Path, name: str, params: dict | None = None):
 MAX_STUDIES = 3  # studies kept loaded at once (1,000,000 runs take ~175 MB each)
 _loaded: OrderedDict[tuple[str, str], tuple[tuple, study_frame.StudyFrame]] = OrderedDict()
 _loaded_lock = threading.Lock()
+_loading: dict[tuple[str, str], threading.Lock] = {}
 
 
 def _study(path: str, version: tuple, name: str) -> study_frame.StudyFrame:
@@ -69,17 +70,20 @@ def _study(path: str, version: tuple, name: str) -> study_frame.StudyFrame:
     hold two copies (sessions still reading the old one keep it until they are done)."""
     key = (path, name)
     with _loaded_lock:
-        if key in _loaded and _loaded[key][0] == version:
-            _loaded.move_to_end(key)
-            return _loaded[key][1]
-        _loaded.pop(key, None)
-    with st.spinner("Loading the study…"):
-        frame = study_frame.load(Path(path), name)
-    with _loaded_lock:
-        _loaded[key] = (version, frame)
-        while len(_loaded) > MAX_STUDIES:
-            _loaded.popitem(last=False)
-    return frame
+        loading = _loading.setdefault(key, threading.Lock())
+    with loading:  # sessions that see a new version at once wait for one load instead of each loading it
+        with _loaded_lock:
+            if key in _loaded and _loaded[key][0] == version:
+                _loaded.move_to_end(key)
+                return _loaded[key][1]
+            _loaded.pop(key, None)
+        with st.spinner("Loading the study…"):
+            frame = study_frame.load(Path(path), name)
+        with _loaded_lock:
+            _loaded[key] = (version, frame)
+            while len(_loaded) > MAX_STUDIES:
+                _loaded.popitem(last=False)
+        return frame
 
 
 def study_or_stop(path: Path) -> study_frame.StudyFrame:

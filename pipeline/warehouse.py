@@ -123,20 +123,25 @@ def hub() -> duckdb.DuckDBPyConnection:
         return _hub
 
 
-def attach(database: str, *, read_only: bool = True, path: Path | None = None, timeout: float = 10.0) -> str:
-    """Attach a file (or, without a path, a new in-memory database) to the hub under a name of its own
-    starting with `database`; returns the name. Detach it with detach(name)."""
+def attach(database: str, *, path: Path | None = None, timeout: float = 10.0) -> str:
+    """Attach a file read-only (or, without a path, a new in-memory database) to the hub under a name of
+    its own starting with `database`; returns the name. Detach it with detach(name)."""
     name = f"{database}_{next(_names)}"
     if path is None:
-        hub().execute(f"attach ':memory:' as {name}")
+        _on_hub(f"attach ':memory:' as {name}")
     else:
-        mode = "(read_only)" if read_only else ""
-        _retrying(lambda: hub().execute(f"attach $path as {name} {mode}", {"path": str(path)}), path, timeout)
+        _retrying(lambda: _on_hub(f"attach $path as {name} (read_only)", {"path": str(path)}), path, timeout)
     return name
 
 
 def detach(name: str) -> None:
-    hub().execute(f"detach database if exists {name}")
+    _on_hub(f"detach database if exists {name}")
+
+
+def _on_hub(statement: str, params: dict | None = None) -> None:
+    # a cursor of its own: the hub's connection object must not be used by two threads at once
+    with hub().cursor() as cursor:
+        cursor.execute(statement, params or {})
 
 
 def using(name: str) -> duckdb.DuckDBPyConnection:
