@@ -1,5 +1,6 @@
 """SQL: any question the warehouse's tables can answer, in DuckDB SQL, in a read-only sandbox."""
 
+from functools import partial
 from io import BytesIO
 from pathlib import Path
 
@@ -7,16 +8,29 @@ import polars as pl
 import streamlit as st
 
 from pipeline.app_data import file_version, sidebar
-from pipeline.sql_console import EXAMPLES, MAX_ROWS, SANDBOX_CONFIG, TIMEOUT_S, QueryRefused, run_query
+from pipeline.sql_console import EXAMPLES, MAX_BYTES, MAX_ROWS, MEMORY_MB, TIMEOUT_S, Answer, QueryRefused, run_query
+
+# Few entries: an answer may be up to MAX_BYTES, and the page must stay small whatever people type.
+CACHED_ANSWERS = 8
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _cached_run(path: str, version: tuple, query: str) -> tuple[pl.DataFrame, bool]:
+@st.cache_data(show_spinner=False, max_entries=CACHED_ANSWERS)
+def _cached_run(path: str, version: tuple, query: str) -> Answer:
     return run_query(Path(path), query)
 
 
 def _load_example() -> None:
     st.session_state["sql_query"] = EXAMPLES[st.session_state["sql_example"]]
+
+
+def _csv(frame: pl.DataFrame) -> bytes:
+    return frame.write_csv().encode()
+
+
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buffer = BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
 
 
 def render() -> None:
@@ -28,10 +42,11 @@ def render() -> None:
     st.selectbox("Start from an example", list(EXAMPLES), key="sql_example", on_change=_load_example)
     query = st.text_area("Query", key="sql_query", height=320)
     st.button("Run", type="primary", icon=":material/play_arrow:")
-    st.caption(f"Read-only sandbox: one query (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, PIVOT) over "
-               f"`{path}`; no other files, no network, no extensions, no settings; at most {MAX_ROWS:,} rows, "
-               f"{TIMEOUT_S:g} s and {SANDBOX_CONFIG['memory_limit']} of memory per query. Tables: `runs`, "
-               "`hyperparameters`, `curves`, `studies`, `sweep_plan`, views `run_details` and `study_<name>`.")
+    st.caption(f"Read-only sandbox: one query (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, PIVOT ... IN) over a "
+               f"private copy of `{path}`, in a process of its own; no other files, no network, no extensions, "
+               f"no settings; at most {MAX_ROWS:,} rows and {MAX_BYTES / 2**20:g} MB of answer, {TIMEOUT_S:g} s and "
+               f"{MEMORY_MB / 1024:g} GB of memory per query. Tables: `runs`, `hyperparameters`, `curves`, "
+               "`studies`, `sweep_plan`, views `run_details` and `study_<name>`.")
     if not query or not query.strip():
         st.info("Write a query above, or pick an example.")
         return
@@ -43,22 +58,19 @@ def render() -> None:
         return
 
     st.dataframe(frame, hide_index=True, width="stretch")
-    if truncated:
+    if truncated == "rows":
         st.caption(f"Showing the first {MAX_ROWS:,} rows: the result has more (the downloads hold these "
                    "rows too). Aggregate or add a `limit` to see the rest in pieces.")
+    elif truncated == "bytes":
+        st.caption(f"Showing the first {frame.height:,} rows, {MAX_BYTES / 2**20:g} MB: the result has more (the "
+                   "downloads hold these rows too). Select fewer or shorter columns to see more rows.")
     else:
         st.caption(f"{frame.height:,} row{'' if frame.height == 1 else 's'}, {frame.width} columns.")
     left, right = st.columns(2)
-    try:
-        csv = frame.write_csv()
-    except pl.exceptions.ComputeError:  # list and struct columns have no CSV form
-        left.caption("CSV cannot hold this result's list or struct columns: download Parquet.")
-    else:
-        left.download_button("Download CSV", csv, file_name="query.csv", mime="text/csv",
-                             on_click="ignore", icon=":material/download:")
-    parquet = BytesIO()
-    frame.write_parquet(parquet)
-    right.download_button("Download Parquet", parquet.getvalue(), file_name="query.parquet",
+    # made only when clicked: the answer's bytes are not held twice more for every rerun
+    left.download_button("Download CSV", partial(_csv, frame), file_name="query.csv", mime="text/csv",
+                         on_click="ignore", icon=":material/download:")
+    right.download_button("Download Parquet", partial(_parquet, frame), file_name="query.parquet",
                           mime="application/vnd.apache.parquet", on_click="ignore", icon=":material/download:")
 
 

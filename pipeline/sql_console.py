@@ -3,56 +3,59 @@
     from pipeline.sql_console import run_query
     frame, truncated = run_query(Path("data/warehouse.duckdb"), "from run_details limit 5")
 
-A query from a text box is untrusted input, so three walls stand between it and anything that
-is not a read of the warehouse's own tables:
+A query from a text box is untrusted input. Four walls stand between it and the warehouse, each
+enough on its own to keep the file safe, because each of the others has had a hole:
 
-1. The statement itself: exactly one, of a read-only kind (SELECT, WITH, FROM, VALUES, DESCRIBE,
-   SHOW, SUMMARIZE, PIVOT), checked with DuckDB's own parser before anything runs. This is not
-   only politeness: DuckDB keeps the warehouse's write-ahead-log paths readable and writable even
-   with external access off, so `COPY (...) TO 'warehouse.duckdb.wal'` (or EXPLAIN ANALYZE of
-   it) would write next to the file and be replayed by the next writer. Only a statement check
-   stops that.
-2. The connection: the file opened `read_only=True` with `enable_external_access = false`
-   (no other file, no network, no extension install or load) and `lock_configuration = true`,
-   both in the connect config so the query cannot `SET` them back; bounded memory and threads,
-   and no temp directory, so a big sort fails instead of spilling files beside the warehouse.
-3. Bounds on the answer: at most `max_rows + 1` rows are produced (a LIMIT on the relation, so
-   a huge result never materializes), and a timer interrupts the query after `timeout_s`.
-
-A writer (a running job) holds the file exclusively for short moments (see pipeline/warehouse.py):
-the connect retries for a few seconds, then says the warehouse is busy. Inside one process
-DuckDB shares one database instance per file, and refuses a second connection with a different
-config while another is open: that is treated as busy too.
+1. **A snapshot, never the file.** The query runs on a private copy of the warehouse, made once per
+   file version into a folder of this process's own (copied while holding a read lock, so never
+   half a write). DuckDB lets a connection write its own database file and WAL paths even with
+   external access off and the file opened read-only (a COPY ... TO the warehouse's own path once
+   turned it into 8 bytes of CSV); here those paths are the copy's. A copy that changed or grew a
+   neighbour after a query is thrown away and made anew.
+2. **A process of its own** (pipeline/sql_sandbox.py) with its own limits: address space, the size
+   of any file it writes, CPU time; killed at the wall-clock limit, parsing included. A query that
+   needs gigabytes, or hours, costs that process and nothing else: the app's memory stays its own.
+   At most SLOTS such processes run at once; other queries wait their turn for a few seconds.
+3. **The statement check** in that process: DuckDB's parser must show one SELECT, serialize it
+   (only SELECTs serialize), and every node and table function in it must be on a list of what
+   reads; anything it cannot classify (a PIVOT that expands into several statements, EXPLAIN, an
+   unknown node) is refused with a message.
+4. **The connection**: the snapshot opened read-only with external access disabled (no other
+   file, no network, no extensions) and the configuration locked, so the query cannot SET it back.
+The answer is capped in rows and in bytes while it streams out of DuckDB, before it reaches this
+process or the browser, and columns that polars, CSV or the browser cannot hold come back as text.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
+from typing import NamedTuple
 
-import duckdb
 import polars as pl
+import pyarrow as pa
 
 from pipeline import warehouse
+from pipeline.sql_sandbox import ALLOWED, QueryRefused, check_statement
 
 MAX_ROWS = 10_000
+MAX_BYTES = 16 * 2**20  # of the answer as Arrow: what the browser gets, and what one cached result costs
+MAX_QUERY_CHARS = 100_000  # DuckDB parses a 1-million-value IN list for ~26 s; no real question is this long
 TIMEOUT_S = 10.0
+MEMORY_MB = 2048  # address space of the query's process; DuckDB's own memory limit is half of it
 LOCK_WAIT_S = 5.0
-SANDBOX_CONFIG = {
-    "enable_external_access": False,  # no file but the warehouse, no network, no extensions
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "allow_community_extensions": False,
-    "memory_limit": "1GB",
-    "threads": 2,
-    "temp_directory": "",  # never spill to disk: a query over the memory limit fails instead
-    "lock_configuration": True,  # nothing above can be SET back by the query
-}
-# DuckDB's parser reports a PIVOT without an explicit IN list as MULTI (it expands into a few
-# statements that read the distinct values first); it stays read-only.
-ALLOWED_TYPES = {"SELECT", "MULTI"}
-ALLOWED = ("one read-only query over the warehouse's tables and views: SELECT, WITH ... SELECT, FROM ..., "
-           "VALUES, DESCRIBE, SHOW, SUMMARIZE or PIVOT")
+SLOTS = 2  # query processes at once: each may use MEMORY_MB
+SLOT_WAIT_S = 10.0
 
 EXAMPLES = {
     "Networks per study and status": """\
@@ -258,107 +261,181 @@ select * from final order by kind, relation, column_index
 }
 
 
-class QueryRefused(Exception):
-    """The query did not run, or did not finish; the message says why and what is allowed."""
+class Answer(NamedTuple):
+    frame: pl.DataFrame
+    truncated: str | None  # None, or what cut the answer short: "rows" (max_rows) or "bytes" (max_bytes)
 
 
-def run_query(path: Path, query: str, *, max_rows: int = MAX_ROWS, timeout_s: float = TIMEOUT_S,
-              lock_wait_s: float = LOCK_WAIT_S) -> tuple[pl.DataFrame, bool]:
-    """Run one read-only query; returns (at most `max_rows` rows, whether there were more)."""
-    if max_rows < 1:
-        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+_slots = threading.BoundedSemaphore(SLOTS)
+
+
+def run_query(path: Path, query: str, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES,
+              timeout_s: float = TIMEOUT_S, memory_mb: int = MEMORY_MB, lock_wait_s: float = LOCK_WAIT_S) -> Answer:
+    """Run one read-only query on a snapshot of the warehouse at `path`, in a process of its own."""
+    if max_rows < 1 or max_bytes < 1:
+        raise ValueError(f"max_rows and max_bytes must be at least 1, got {max_rows} and {max_bytes}")
     if not query or not query.strip():
         raise QueryRefused(f"The query is empty. Write {ALLOWED}, e.g. `from run_details limit 10`.")
-    con = _connect(Path(path), lock_wait_s)
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryRefused(f"The query is {len(query):,} characters long; the page takes at most {MAX_QUERY_CHARS:,}. "
+                           "A long IN list is better written as a join or a range (`where trial between 10 and 500`).")
+    with warehouse.hub().cursor() as parser:  # refused at once; the query's own process checks again
+        check_statement(parser, query)
+    snapshot = SNAPSHOTS.current(Path(path), lock_wait_s)
+    if not _slots.acquire(timeout=SLOT_WAIT_S):
+        raise QueryRefused(f"The SQL page is busy with {SLOTS} other queries. Try again in a few seconds.")
     try:
-        _check_statement(con, query)
-        return _fetch(con, query, max_rows, timeout_s)
+        return _in_sandbox(snapshot, query, max_rows, max_bytes, timeout_s, memory_mb)
     finally:
-        con.close()
+        _slots.release()
+        SNAPSHOTS.check(snapshot)
 
 
-def _connect(path: Path, lock_wait_s: float) -> duckdb.DuckDBPyConnection:
-    """Open the sandboxed connection, retrying while a writer (or another config) holds the file."""
-    if not path.is_file():
-        raise QueryRefused(f"No warehouse at {path}.")
+def _in_sandbox(snapshot: Path, query: str, max_rows: int, max_bytes: int, timeout_s: float,
+                memory_mb: int) -> Answer:
+    request = {"query": query, "snapshot": str(snapshot), "max_rows": max_rows, "max_bytes": max_bytes,
+               "memory_mb": memory_mb, "cpu_seconds": int(timeout_s) + 5}
+    workdir = Path(tempfile.mkdtemp(prefix="query-", dir=SNAPSHOTS.root()))
     try:
-        return warehouse.connect(path, read_only=True, timeout=lock_wait_s, config=SANDBOX_CONFIG)
-    except warehouse.WarehouseError as err:
-        raise QueryRefused(str(err)) from None
-
-
-def _check_statement(con: duckdb.DuckDBPyConnection, query: str) -> None:
-    """Exactly one statement, of a read-only kind, by DuckDB's own parser."""
-    try:
-        statements = con.extract_statements(query)
-    except duckdb.Error as err:
-        raise QueryRefused(_explain(err)) from None
-    if not statements:
-        raise QueryRefused(f"The query is empty (only comments or ';'). Write {ALLOWED}.")
-    if len(statements) > 1:
-        kinds = ", ".join(s.type.name for s in statements)
-        raise QueryRefused(f"Only one statement at a time: this text holds {len(statements)} ({kinds}), "
-                           f"separated by ';'. Keep one: {ALLOWED}.")
-    kind = statements[0].type.name
-    if kind not in ALLOWED_TYPES:
-        raise QueryRefused(f"{kind} statements cannot run here: this console only reads. Allowed is {ALLOWED}; "
-                           "not CREATE, INSERT, UPDATE, DELETE, DROP, COPY, EXPORT, ATTACH, INSTALL, LOAD, SET, "
-                           "PRAGMA, CALL or EXPLAIN. To look at the schema: `describe runs`, `show tables`, "
-                           "`select * from duckdb_columns()`.")
-
-
-def _fetch(con, query: str, max_rows: int, timeout_s: float) -> tuple[pl.DataFrame, bool]:
-    done, fired = threading.Event(), threading.Event()
-
-    def interrupt() -> None:  # repeated, in case the first lands between two steps of the query
-        fired.set()
-        while not done.is_set():
-            con.interrupt()
-            done.wait(0.05)
-
-    timer = threading.Timer(timeout_s, interrupt)
-    timer.daemon = True
-    timer.start()
-    try:
-        limited = con.sql(query).limit(max_rows + 1)
+        child = subprocess.Popen([sys.executable, "-m", "pipeline.sql_sandbox"], cwd=workdir,
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=_child_env(workdir), start_new_session=True)
         try:
-            frame = limited.pl()
-        except duckdb.Error:
-            raise
-        except Exception:  # a column type polars cannot hold (INTERVAL, ...): show every column as text
-            frame = limited.project("columns(*)::varchar").pl()
-    except duckdb.Error as err:
-        if fired.is_set() or isinstance(err, duckdb.InterruptException):
+            child.communicate(json.dumps(request).encode(), timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill(child)
             raise QueryRefused(f"The query ran longer than the time limit of {timeout_s:g} s and was stopped. "
                                "Narrow it down (a where clause, a limit, fewer joins) and run it again.") from None
-        raise QueryRefused(_explain(err)) from None
+        return _read_answer(workdir, child.returncode, max_bytes, memory_mb)
     finally:
-        done.set()
-        timer.cancel()
-    truncated = frame.height > max_rows
-    return (frame.head(max_rows) if truncated else frame), truncated
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _explain(err: duckdb.Error) -> str:
-    """DuckDB's error in words for the person who typed the query, with DuckDB's own text kept."""
-    text = str(err)
-    if isinstance(err, duckdb.PermissionException) or "disabled by configuration" in text \
-            or "disabled through configuration" in text:
-        human = ("Files, the network and extensions are out of reach here: the SQL page reads only the "
-                 f"warehouse's own tables. Allowed is {ALLOWED}.")
-    elif "read-only mode" in text:
-        human = f"The warehouse is open read-only here: nothing can be changed. Allowed is {ALLOWED}."
-    elif "configuration has been locked" in text:
-        human = "Settings cannot be changed here: the sandbox's configuration is locked."
-    elif isinstance(err, duckdb.OutOfMemoryException):
-        human = (f"The query needs more than the memory limit of {SANDBOX_CONFIG['memory_limit']}. "
-                 "Aggregate in SQL (group by) or add a where clause, rather than returning everything.")
-        text = text.splitlines()[0]  # DuckDB goes on to suggest settings that are locked here
-    elif isinstance(err, duckdb.ParserException):
-        human = "DuckDB could not parse the query: check the syntax near the place it names."
-    elif isinstance(err, duckdb.CatalogException | duckdb.BinderException):
-        human = ("The query names something that does not exist or does not fit. `show tables` lists the "
-                 "tables and views, `describe runs` the columns of one.")
-    else:
-        human = "DuckDB could not run the query."
-    return f"{human}\n\nDuckDB said: {text}"
+def _child_env(workdir: Path) -> dict:
+    # the package, found the way this process found it, and nothing of the app's environment
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir),
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "LANG": "C.UTF-8"}
+
+
+def _kill(child: subprocess.Popen) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()
+
+
+def _read_answer(workdir: Path, returncode: int, max_bytes: int, memory_mb: int) -> Answer:
+    status_file, result_file = workdir / "status.json", workdir / "result.arrow"
+    if returncode != 0 or not status_file.is_file():
+        # killed by its memory or CPU limit (or a crash inside DuckDB): the limits did their job
+        raise QueryRefused(f"The query stopped without an answer (exit code {returncode}): it needed more than the "
+                           f"page's {memory_mb:,} MB of memory or its CPU time. Aggregate in SQL (group by) or add "
+                           "a where clause, rather than returning everything.")
+    status = json.loads(status_file.read_text())
+    if not status["ok"]:
+        raise QueryRefused(status["message"])
+    if result_file.stat().st_size > max_bytes + 2**20:  # the sandbox bounds it; never trust one wall
+        raise QueryRefused(f"The answer is larger than the page's limit of {max_bytes / 2**20:g} MB.")
+    with pa.OSFile(str(result_file)) as source:
+        table = pa.ipc.open_stream(source).read_all()
+    return Answer(pl.from_arrow(table), status["truncated"])
+
+
+class Snapshots:
+    """Private read-only copies of warehouses, one per file version, for the query processes."""
+
+    def __init__(self) -> None:
+        self._root: Path | None = None
+        self._lock = threading.Lock()
+        self._copies: dict[tuple, tuple[Path, tuple]] = {}  # version -> (copy, its stat when made)
+
+    def root(self) -> Path:
+        with self._lock:
+            return self._ensure_root()
+
+    def _ensure_root(self) -> Path:
+        if self._root is None:
+            _remove_stale_roots()
+            self._root = Path(tempfile.mkdtemp(prefix=f"hpw-sql-{os.getpid()}-"))
+            atexit.register(_remove_tree, self._root)
+        return self._root
+
+    def current(self, path: Path, lock_wait_s: float) -> Path:
+        """The copy of the warehouse's current version, made now if there is none (or it was touched)."""
+        if not path.is_file():
+            raise QueryRefused(f"No warehouse at {path}.")
+        with self._lock:
+            try:
+                # the read lock keeps writers out while the bytes are copied: never half a transaction
+                with warehouse.read(path, timeout=lock_wait_s):
+                    version = _version(path)
+                    known = self._copies.get(version)
+                    if known is not None and _stat(known[0]) == known[1] and _alone(known[0]):
+                        return known[0]
+                    copy = self._copy(path, version)
+            except warehouse.WarehouseError as err:
+                raise QueryRefused(str(err)) from None
+            except OSError as err:
+                raise QueryRefused(f"No room for a private copy of the warehouse to query ({err.strerror}): "
+                                   f"free space in {tempfile.gettempdir()} or set TMPDIR elsewhere.") from None
+            for old in [v for v in self._copies if v != version][:-1]:  # keep this and the one before
+                _remove_tree(self._copies.pop(old)[0].parent)
+            return copy
+
+    def _copy(self, path: Path, version: tuple) -> Path:
+        folder = Path(tempfile.mkdtemp(prefix="snapshot-", dir=self._ensure_root()))
+        copy = folder / "warehouse.duckdb"
+        shutil.copyfile(path, copy)
+        wal = path.with_name(path.name + ".wal")
+        if wal.is_file():  # committed but not yet checkpointed by a writer that died: part of the data
+            shutil.copyfile(wal, folder / "warehouse.duckdb.wal")
+        for file in folder.iterdir():
+            file.chmod(0o444)
+        folder.chmod(0o555)  # where permissions count, nothing new can appear beside the copy either
+        self._copies[version] = (copy, _stat(copy))
+        return copy
+
+    def check(self, copy: Path) -> None:
+        """Throw a copy away if a query changed it or wrote beside it (the next query gets a new one)."""
+        with self._lock:
+            for version, (known, stat) in list(self._copies.items()):
+                if known == copy and (_stat(copy) != stat or not _alone(copy)):
+                    del self._copies[version]
+                    _remove_tree(copy.parent)
+
+
+def _version(path: Path) -> tuple:
+    wal = path.with_name(path.name + ".wal")
+    return (str(path.resolve()), _stat(path), _stat(wal) if wal.exists() else None)
+
+
+def _stat(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return ()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _alone(copy: Path) -> bool:
+    return {p.name for p in copy.parent.iterdir()} <= {copy.name, copy.name + ".wal"}
+
+
+def _remove_tree(folder: Path) -> None:
+    if not folder.exists():
+        return
+    for directory, _, _ in os.walk(folder):
+        os.chmod(directory, 0o755)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_stale_roots() -> None:
+    """Copies left by app processes that were killed (their pid is gone)."""
+    for folder in Path(tempfile.gettempdir()).glob("hpw-sql-*-*"):
+        match = re.fullmatch(r"hpw-sql-(\d+)-.*", folder.name)
+        if match and not Path(f"/proc/{match.group(1)}").exists():
+            _remove_tree(folder)
+
+
+SNAPSHOTS = Snapshots()
