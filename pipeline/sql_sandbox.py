@@ -309,7 +309,13 @@ def answer(request: dict) -> dict:
 
 
 def main() -> None:
-    request = json.loads(sys.stdin.read())
+    import duckdb  # noqa: F401 - imported while the process waits as the app's spare (see sql_console.Spares)
+    import pyarrow  # noqa: F401
+
+    text = sys.stdin.read()
+    if not text:  # the app stopped without giving this spare a query
+        return
+    request = json.loads(text)
     _limit_self(request["memory_mb"], request["max_bytes"], request["cpu_seconds"])
     try:
         status = answer(request)
