@@ -141,6 +141,10 @@ def _check_tree(root) -> None:
             if isinstance(kind, str) and kind not in KNOWN_NODE_TYPES and not kind.startswith(KNOWN_NODE_PREFIXES):
                 raise QueryRefused(f"This query holds a construct this page does not know ({kind}), so it cannot show "
                               f"that it only reads. Allowed is {ALLOWED}.")
+        if node.get("type") == "BASE_TABLE" and any(c in str(node.get("table_name")) for c in "/\\:."):
+            # `from 'runs.csv'` reads a file through DuckDB's replacement scan; no table here has such a name
+            raise QueryRefused(f"`{node['table_name']}` names a file, and files are out of reach here: the SQL page "
+                               f"reads only the warehouse's own tables. Allowed is {ALLOWED}.")
         name = node.get("function_name")
         if isinstance(name, str):
             name = name.lower()
