@@ -8,15 +8,23 @@ import polars as pl
 import streamlit as st
 
 from pipeline.app_data import file_version, sidebar
-from pipeline.sql_console import EXAMPLES, MAX_BYTES, MAX_ROWS, MEMORY_MB, TIMEOUT_S, Answer, QueryRefused, run_query
+from pipeline.sql_console import (EXAMPLES, MAX_BYTES, MAX_ROWS, MEMORY_MB, TIMEOUT_S, Answer, QueryBusy,
+                                  QueryRefused, run_query)
 
 # Few entries: an answer may be up to MAX_BYTES, and the page must stay small whatever people type.
 CACHED_ANSWERS = 8
 
 
 @st.cache_data(show_spinner=False, max_entries=CACHED_ANSWERS)
-def _cached_run(path: str, version: tuple, query: str) -> Answer:
-    return run_query(Path(path), query)
+def _cached_run(path: str, version: tuple, query: str) -> Answer | str:
+    """The answer, or why it was refused: a refusal is kept too, so a rerun does not run the query again
+    (a busy warehouse or page is not kept: the next try may get through)."""
+    try:
+        return run_query(Path(path), query)
+    except QueryBusy:
+        raise
+    except QueryRefused as err:
+        return str(err)
 
 
 def _load_example() -> None:
@@ -52,10 +60,14 @@ def render() -> None:
         return
     try:
         with st.spinner("Running the query..."):
-            frame, truncated = _cached_run(str(path), file_version(path), query)
-    except QueryRefused as err:
-        st.error(str(err))
+            answer = _cached_run(str(path), file_version(path), query)
+    except QueryBusy as err:
+        st.warning(str(err))
         return
+    if isinstance(answer, str):
+        st.error(answer)
+        return
+    frame, truncated = answer
 
     st.dataframe(frame, hide_index=True, width="stretch")
     if truncated == "rows":

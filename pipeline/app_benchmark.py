@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import import_benchmark, importers, warehouse
+from pipeline import import_benchmark, importers, limits, warehouse
 
 PAGES = ("overview", "distribution", "combinations", "trellis", "runs", "sql")
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,9 +94,9 @@ def _render(at, page: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.app_benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, action="append", help="networks in the warehouse (repeatable); "
+    parser.add_argument("--runs", type=limits.number(int, limits.RUNS), action="append", help="networks in the warehouse (repeatable); "
                         "default 16,000 and 1,000,000")
-    parser.add_argument("--repeats", type=int, default=5, help="renders per page; the median is reported")
+    parser.add_argument("--repeats", type=limits.number(int, limits.REPEATS), default=5, help="renders per page; the median is reported")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         warm_up = build(200, Path(tmp))

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from pipeline import ensemble, warehouse
-from pipeline.cli import UsageError, flag, parse
+from pipeline import ensemble, limits, warehouse
+from pipeline.cli import UsageError, check_device, flag, parse
 from pipeline.cnn import build_cnn, flops_per_sample
 from pipeline.datasets import BUILTIN, load
 from pipeline.runner import resolve_device, run_seed
@@ -43,19 +43,21 @@ PROG = "python -m pipeline.benchmark"
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    networks: int = flag(48, "networks the pipeline trains")
-    naive_networks: int = flag(0, "networks the naive way trains, the first of the same ones (0: all)")
-    epochs: int = flag(4, "epochs per network (the GPU standard is 5)")
-    train_size: int = flag(2000, "training images (the GPU standard is 60000, MNIST-sized)")
-    image_size: int = flag(16, "pixels per side (the GPU standard is 28, MNIST-shaped)")
+    networks: int = flag(48, "networks the pipeline trains", bounds=limits.RUNS)
+    naive_networks: int = flag(0, "networks the naive way trains, the first of the same ones (0: all)",
+                               bounds=(0, limits.RUNS[1]))
+    epochs: int = flag(4, "epochs per network (the GPU standard is 5)", bounds=limits.EPOCHS)
+    train_size: int = flag(2000, "training images (the GPU standard is 60000, MNIST-sized)", bounds=limits.TRAIN_SIZE)
+    image_size: int = flag(16, "pixels per side (the GPU standard is 28, MNIST-shaped)", bounds=limits.IMAGE_SIZE)
     dataset: str = flag("shapes", "built-in dataset", choices=BUILTIN)
     device: str = flag("auto", "auto, cpu or cuda")
-    workers: int = flag(0, "pipeline worker processes (0: the job's default)")
-    seed: int = flag(0, "sampler seed")
+    workers: int = flag(0, "pipeline worker processes (0: the job's default)", bounds=limits.WORKERS)
+    seed: int = flag(0, "sampler seed", bounds=limits.SEED)
 
     def validate(self) -> None:
-        if min(self.networks, self.epochs, self.train_size) < 1 or self.naive_networks < 0:
-            raise UsageError("--networks, --epochs and --train-size must be at least 1")
+        check_device(self.device)
+        if self.naive_networks > self.networks:
+            raise UsageError(f"--naive-networks {self.naive_networks} is more than --networks {self.networks}")
 
 
 class PerSampleAugment(Dataset):

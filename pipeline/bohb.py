@@ -20,11 +20,11 @@ import json
 import logging
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline import cli, cluster, hpbandster_compat, hyperband, warehouse
+from pipeline import cli, cluster, hpbandster_compat, hyperband, limits, warehouse
 from pipeline.cli import UsageError, flag
 from pipeline.datasets import BUILTIN, STANDARD, DataFlags, DatasetError
 from pipeline.space import Space, SpaceError, load_space
@@ -47,32 +47,34 @@ class SweepConfig(DataFlags):
     optimizer: str = flag("bohb", "hpbandster optimizer", choices=tuple(OPTIMIZERS))
     space: str = flag("bohbvis", "search space: a TOML file, or a name in pipeline/spaces/")
     dataset: str = flag("digits", f"dataset (built-in: {', '.join(BUILTIN)}; torchvision: {', '.join(STANDARD)})")
-    min_budget: float = flag(1.0, "smallest budget (epochs, or data share with budget = data_fraction)")
-    max_budget: float = flag(9.0, "largest budget")
-    eta: float = flag(3.0, "successive-halving factor: 1/eta of a round goes on to the next")
-    iterations: int = flag(4, "Hyperband iterations (brackets) the sweep should hold when it ends")
-    epochs: int = flag(4, "epochs per evaluation when the space's budget is data_fraction")
-    seed: int = flag(0, "seed of the optimizer's sampler and of every network's initialization")
+    min_budget: float = flag(1.0, "smallest budget (epochs, or data share with budget = data_fraction)",
+                             bounds=limits.BUDGET)
+    max_budget: float = flag(9.0, "largest budget", bounds=limits.BUDGET)
+    eta: float = flag(3.0, "successive-halving factor: 1/eta of a round goes on to the next", bounds=limits.ETA)
+    iterations: int = flag(4, "Hyperband iterations (brackets) the sweep should hold when it ends",
+                           bounds=limits.ITERATIONS)
+    epochs: int = flag(4, "epochs per evaluation when the space's budget is data_fraction", bounds=limits.EPOCHS)
+    seed: int = flag(0, "seed of the optimizer's sampler and of every network's initialization", bounds=limits.SEED)
     device: str = flag("auto", "device of the local workers: auto, cpu, cuda or cuda:N")
-    workers: int = flag(2, "worker processes started on this machine (0: remote workers only)")
-    min_workers: int = flag(0, "wait for this many workers before starting (0: --workers, at least 1)")
+    workers: int = flag(2, "worker processes started on this machine (0: remote workers only)", bounds=limits.WORKERS)
+    min_workers: int = flag(0, "wait for this many workers before starting (0: --workers, at least 1)",
+                            bounds=limits.MIN_WORKERS)
     host: str = flag("127.0.0.1", "address of this machine that workers can reach")
-    port: int = flag(0, "nameserver port (0: any free one, printed at start)")
+    port: int = flag(0, "nameserver port (0: any free one, printed at start)", bounds=limits.PORT)
     warehouse: str | None = flag(None, f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})")
-    flush_seconds: float = flag(1.0, "write finished evaluations at most this often")
+    flush_seconds: float = flag(1.0, "write finished evaluations at most this often", bounds=limits.FLUSH_SECONDS)
 
     def validate(self) -> None:
-        if not self.study or not self.study.strip():
-            raise UsageError("--study NAME is required (a new name starts a sweep, an existing one continues it)")
+        cli.check_study(self.study)
         if self.dataset not in BUILTIN + STANDARD:
-            raise UsageError(f"unknown dataset '{self.dataset}'; choose from {', '.join(BUILTIN + STANDARD)}")
-        if not 0 < self.min_budget <= self.max_budget:
-            raise UsageError(f"need 0 < --min-budget <= --max-budget, got {self.min_budget} and {self.max_budget}")
-        if self.eta <= 1:
-            raise UsageError(f"--eta must be above 1, got {self.eta}")
-        self.check_positive("iterations", "epochs")
-        if self.workers < 0 or self.min_workers < 0 or self.port < 0:
-            raise UsageError("--workers, --min-workers and --port must be 0 or more")
+            raise UsageError(f"--dataset: unknown dataset {limits.shown(self.dataset)}; choose from "
+                             f"{', '.join(BUILTIN + STANDARD)}")
+        problem = hyperband.plan_problem(self.min_budget, self.max_budget, self.eta)
+        if problem:
+            raise UsageError(f"--min-budget/--max-budget/--eta: {problem}")
+        self.check_data()
+        cli.check_device(self.device)
+        cli.check_listen(self.host, self.port)
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k in IDENTITY}
@@ -80,8 +82,10 @@ class SweepConfig(DataFlags):
 
 def load_sweep_space(config: SweepConfig) -> Space:
     space = load_space(config.space)
-    if space.budget == "epochs" and config.min_budget < 1:
-        raise UsageError(f"budget = epochs needs --min-budget of at least 1 epoch, got {config.min_budget}")
+    if space.budget == "epochs" and not 1 <= config.min_budget <= config.max_budget <= limits.EPOCHS[1]:
+        raise UsageError(f"budget = epochs needs budgets from 1 to {limits.EPOCHS[1]:,} epochs, got --min-budget "
+                         f"{config.min_budget:g} and --max-budget {config.max_budget:g}")
+    space.to_configspace(config.seed)  # what ConfigSpace refuses is refused now, before the study is written
     return space
 
 
@@ -260,17 +264,23 @@ def run(config: SweepConfig):
     return result
 
 
-def schedule(argv: list[str]) -> None:
-    import argparse
+@dataclass(frozen=True)
+class ScheduleConfig:
+    min_budget: float = flag(MISSING, "smallest budget", bounds=limits.BUDGET)  # required flags
+    max_budget: float = flag(MISSING, "largest budget", bounds=limits.BUDGET)
+    eta: float = flag(3.0, "successive-halving factor", bounds=limits.ETA)
+    iterations: int | None = flag(None, "brackets (default: one per s)", bounds=limits.ITERATIONS)
 
-    parser = argparse.ArgumentParser(prog=f"{PROG} schedule", description="Print hpbandster's successive-halving plan.")
-    parser.add_argument("--min-budget", type=float, required=True)
-    parser.add_argument("--max-budget", type=float, required=True)
-    parser.add_argument("--eta", type=float, default=3.0)
-    parser.add_argument("--iterations", type=int, default=None, help="brackets (default: one per s)")
-    args = parser.parse_args(argv)
-    if not 0 < args.min_budget <= args.max_budget or args.eta <= 1:
-        parser.exit(2, f"{PROG} schedule: error: need 0 < --min-budget <= --max-budget and --eta > 1\n")
+    def validate(self) -> None:
+        problem = hyperband.plan_problem(self.min_budget, self.max_budget, self.eta)
+        if problem:
+            raise UsageError(f"--min-budget/--max-budget/--eta: {problem}")
+
+
+def schedule(argv: list[str]) -> None:
+    """python -m pipeline.bohb schedule --min-budget 1 --max-budget 81 --eta 3"""
+    args = cli.parse(ScheduleConfig, argv, description="Print hpbandster's successive-halving plan.",
+                     prog=f"{PROG} schedule")
     print(hyperband.format_plan(hyperband.plan(args.min_budget, args.max_budget, args.eta, args.iterations)))
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline import limits
 from pipeline.cli import UsageError, flag
 
 BUILTIN = ("digits", "shapes", "gratings")
@@ -51,11 +52,11 @@ class DataSpec:
 class DataFlags:
     """The data flags every job shares (ensemble, sweep); `data_spec` turns them into a DataSpec."""
 
-    image_size: int = flag(16, "pixels per side every dataset is resized to")
-    channels: int = flag(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
-    train_size: int = flag(2000, "images per procedural dataset for training and validation")
-    test_size: int = flag(500, "test images per procedural dataset")
-    data_seed: int = flag(0, "seed of dataset generation and of the train/validation split")
+    image_size: int = flag(16, "pixels per side every dataset is resized to", bounds=limits.IMAGE_SIZE)
+    channels: int = flag(1, "1 = grayscale, 3 = RGB", choices=(1, 3), bounds=(1, 3))
+    train_size: int = flag(2000, "images per procedural dataset for training and validation", bounds=limits.TRAIN_SIZE)
+    test_size: int = flag(500, "test images per procedural dataset", bounds=limits.TEST_SIZE)
+    data_seed: int = flag(0, "seed of dataset generation and of the train/validation split", bounds=limits.SEED)
     data_dir: str = flag("data/datasets", "folder of torchvision datasets")
     download: bool = flag(False, "let torchvision download a missing standard dataset")
 
@@ -64,10 +65,14 @@ class DataFlags:
         return DataSpec(image_size=self.image_size, channels=self.channels, train_size=self.train_size,
                         test_size=self.test_size, seed=self.data_seed, data_dir=self.data_dir, download=self.download)
 
-    def check_positive(self, *names: str) -> None:
-        for name in ("image_size", "train_size", "test_size", *names):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+    def check_data(self) -> None:
+        """The images of one split fit in memory (each flag is bounded on its own; this is their product)."""
+        image_bytes = self.image_size**2 * self.channels * 4
+        largest = max(self.train_size, self.test_size)
+        if largest * image_bytes > limits.IMAGE_BYTES:
+            raise UsageError(f"--train-size/--test-size {largest:,} images of --image-size {self.image_size} x "
+                             f"--channels {self.channels} are {largest * image_bytes / 2**30:,.0f} GiB of float32; "
+                             f"keep it under {limits.IMAGE_BYTES / 2**30:.0f} GiB (fewer or smaller images)")
 
 
 @dataclass

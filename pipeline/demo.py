@@ -2,10 +2,13 @@
 
     python -m pipeline.demo restore     # data/demo/*.parquet -> data/warehouse.duckdb (a second)
     python -m pipeline.demo build       # retrain it: 1,000 networks, ~25 min on 2 CPU cores
+    python -m pipeline.demo export --warehouse FILE --folder DIR   # any warehouse's tables as Parquet
 
 `build` trains the ensemble study `demo-ensemble` into a scratch warehouse with
 `python -m pipeline.ensemble` and exports every table to data/demo/. `restore` creates a
-warehouse from those files; it never overwrites an existing warehouse.
+warehouse from those files; it never overwrites an existing warehouse. Whatever cannot work
+(a folder that takes no files, Parquet that is not an export) is refused before anything is
+written, with exit code 2.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline import ensemble, warehouse
-from pipeline.space import Space
+import duckdb
+
+from pipeline import ensemble, limits, warehouse
+from pipeline.space import Space, SpaceError
 
 DEMO_DIR = Path(__file__).parent.parent / "data" / "demo"
 TABLES = {"studies": "study_id", "runs": "run_id", "hyperparameters": "run_id, name", "curves": "run_id, epoch"}
@@ -25,12 +30,22 @@ BUILD_ARGS = ["--study", "demo-ensemble", "--runs", "1000", "--epochs", "8", "--
 
 
 def export(source: Path, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     with warehouse.read(source) as con:
         for table, order in TABLES.items():
             target = folder / f"{table}.parquet"
-            con.execute(f"copy (select * from {table} order by {order}) to '{target}' "
+            con.execute(f"copy (select * from {table} order by {order}) to {limits.sql_string(str(target))} "
                         "(format parquet, compression zstd, compression_level 19)")
+
+
+def _check_folder(folder: Path, flag: str) -> None:
+    """`folder` exists (or is made) and takes new files, before any work is done for it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):  # tried, not asked: root passes os.access on a read-only mount
+            pass
+    except OSError as err:
+        raise warehouse.WarehouseError(f"{flag}: folder {folder} cannot take new files ({err.strerror or err}); "
+                                       "pass a path in a writable folder") from None
 
 
 def restore(folder: Path, target: Path) -> None:
@@ -41,23 +56,30 @@ def restore(folder: Path, target: Path) -> None:
     if missing:
         raise warehouse.WarehouseError(f"{folder} lacks {', '.join(missing)}.parquet; rebuild with "
                                        "`python -m pipeline.demo build`")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent)) / target.name
-    try:
+    _check_folder(target.parent, "--warehouse")
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:  # the scratch file and whatever DuckDB puts beside it
+        scratch = Path(tmp) / target.name
         with warehouse.write(scratch) as con:
             for table in TABLES:
-                con.execute(f"insert into {table} by name select * from read_parquet(?)", [str(folder / f"{table}.parquet")])
+                source = folder / f"{table}.parquet"
+                try:
+                    con.execute(f"insert into {table} by name select * from read_parquet(?)", [str(source)])
+                except duckdb.Error as err:
+                    raise warehouse.WarehouseError(f"{source} is not an export of this warehouse's {table} table "
+                                                   f"({str(err).splitlines()[0]}); rebuild it with `python -m "
+                                                   "pipeline.demo build`") from None
             con.execute("select setval('study_id_seq', (select coalesce(max(study_id), 0) + 1 from studies))")
             for study_id, name, space in con.execute("select study_id, name, search_space from studies").fetchall():
-                types = Space.from_json(space).param_types() if space else {}
+                try:
+                    types = Space.from_json(space).param_types() if space else {}
+                except SpaceError as err:
+                    raise warehouse.WarehouseError(f"{folder / 'studies.parquet'}: study {limits.shown(name)}: {err}") from None
                 warehouse.create_study_view(con, study_id, name, types)
         os.replace(scratch, target)
-    finally:
-        scratch.unlink(missing_ok=True)
-        scratch.parent.rmdir()
 
 
 def build(folder: Path) -> None:
+    _check_folder(folder, "--folder")  # before 25 minutes of training, not after
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / "demo.duckdb"
         ensemble.main([*BUILD_ARGS, "--warehouse", str(scratch)])
@@ -66,13 +88,21 @@ def build(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["restore", "build"])
-    parser.add_argument("--warehouse", help="target of restore (default: $HPW_WAREHOUSE or data/warehouse.duckdb)")
+    parser.add_argument("action", choices=["restore", "build", "export"])
+    parser.add_argument("--warehouse", help="target of restore, source of export "
+                                            "(default: $HPW_WAREHOUSE or data/warehouse.duckdb)")
     parser.add_argument("--folder", type=Path, default=DEMO_DIR, help="folder of the exported Parquet files")
     args = parser.parse_args(argv)
     try:
         if args.action == "build":
             build(args.folder)
+        elif args.action == "export":
+            source = warehouse.resolve_path(args.warehouse)
+            with warehouse.read(source):  # a warehouse, before the folder is touched
+                pass
+            _check_folder(args.folder, "--folder")
+            export(source, args.folder)
+            print(f"exported {source} into {args.folder}", file=sys.stderr)
         else:
             target = warehouse.resolve_path(args.warehouse)
             if target.exists():
@@ -82,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"restored the demo warehouse into {target}", file=sys.stderr)
     except warehouse.WarehouseError as err:
         parser.exit(2, f"python -m pipeline.demo: error: {err}\n")
+    except OSError as err:  # a path too long, a folder that vanished while working
+        parser.exit(2, f"python -m pipeline.demo: error: {err}; pass other paths\n")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from pipeline import cli, cluster, hpbandster_compat, warehouse
-from pipeline.cli import UsageError, flag
+from pipeline import cli, cluster, hpbandster_compat, limits, warehouse
+from pipeline.cli import flag
 from pipeline.ensemble import (
     JOB_ERRORS,
     EnsembleConfig,
@@ -45,16 +45,19 @@ PROG = "python -m pipeline.distributed"
 
 @dataclass(frozen=True)
 class MasterConfig(EnsembleConfig):
-    workers: int = flag(0, "worker processes the master starts on this machine (0: remote workers only)")
+    workers: int = flag(0, "worker processes the master starts on this machine (0: remote workers only)",
+                        bounds=limits.WORKERS)
     host: str = flag("127.0.0.1", "address of this machine that the workers can reach")
-    port: int = flag(0, "nameserver port (0: any free one, printed at start)")
+    port: int = flag(0, "nameserver port (0: any free one, printed at start)", bounds=limits.PORT)
     run_id: str | None = flag(None, "hpbandster run id that workers join (default: the study name)")
-    min_workers: int = flag(0, "wait for this many workers before handing out networks (0: --workers, at least 1)")
+    min_workers: int = flag(0, "wait for this many workers before handing out networks (0: --workers, at least 1)",
+                            bounds=limits.MIN_WORKERS)
 
     def validate(self) -> None:
         super().validate()
-        if self.port < 0 or self.min_workers < 0:
-            raise UsageError("--port and --min-workers must be 0 or more")
+        if self.run_id is not None:
+            cli.check_study(self.run_id, "--run-id")
+        cli.check_listen(self.host, self.port)
 
 
 class MemberSampler(base_config_generator):

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
-from pipeline import cli, warehouse
+from pipeline import cli, limits, warehouse
 from pipeline.cli import UsageError, flag
 from pipeline.datasets import BUILTIN, STANDARD, DataFlags, DatasetError, DataSpec, load
 from pipeline.runner import Runner, resolve_device, run_seed
@@ -34,28 +34,26 @@ IDENTITY_SETTINGS = ("seed", "epochs", "image_size", "channels", "train_size", "
 @dataclass(frozen=True)
 class EnsembleConfig(DataFlags):
     study: str = flag(None, "name of the study; the same name continues an earlier run of it")
-    runs: int = flag(100, "number of networks the study should hold when the job ends")
-    epochs: int = flag(8, "training epochs per network")
-    seed: int = flag(0, "sampler seed: the same seed gives the same configurations")
+    runs: int = flag(100, "number of networks the study should hold when the job ends", bounds=limits.RUNS)
+    epochs: int = flag(8, "training epochs per network", bounds=limits.EPOCHS)
+    seed: int = flag(0, "sampler seed: the same seed gives the same configurations", bounds=limits.SEED)
     space: str = flag("ensemble", "search space: a TOML file, or a name in pipeline/spaces/")
     datasets: tuple[str, ...] = flag((), "comma-separated datasets replacing the space's dataset choices "
                                          f"(built-in: {', '.join(BUILTIN)}; torchvision: {', '.join(STANDARD)})")
     device: str = flag("auto", "auto, cpu, cuda or cuda:N")
-    workers: int = flag(0, "worker processes; 0 = one per CPU core on CPU, 4 per GPU on CUDA")
+    workers: int = flag(0, "worker processes; 0 = one per CPU core on CPU, 4 per GPU on CUDA", bounds=limits.WORKERS)
     warehouse: str | None = flag(None, f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})")
-    flush_seconds: float = flag(2.0, "write finished networks to the warehouse at most this often")
+    flush_seconds: float = flag(2.0, "write finished networks to the warehouse at most this often",
+                                bounds=limits.FLUSH_SECONDS)
 
     def validate(self) -> None:
-        if not self.study or not self.study.strip():
-            raise UsageError("--study NAME is required (a new name starts a study, an existing one continues it)")
-        self.check_positive("runs", "epochs")
-        if self.workers < 0:
-            raise UsageError(f"--workers must be 0 (auto) or more, got {self.workers}")
-        if self.flush_seconds <= 0:
-            raise UsageError("--flush-seconds must be positive")
+        cli.check_study(self.study)
+        self.check_data()
+        cli.check_device(self.device)
         unknown = [d for d in self.datasets if d not in BUILTIN + STANDARD]
         if unknown:
-            raise UsageError(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(BUILTIN + STANDARD)}")
+            raise UsageError(f"--datasets: unknown dataset(s) {', '.join(map(limits.shown, unknown))}; choose from "
+                             f"{', '.join(BUILTIN + STANDARD)}")
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k in IDENTITY_SETTINGS}

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline import limits
+
 
 @dataclass(frozen=True)
 class Round:
@@ -27,6 +29,21 @@ class Round:
 
 def max_sh_iter(min_budget: float, max_budget: float, eta: float) -> int:
     return -int(np.log(min_budget / max_budget) / np.log(eta)) + 1
+
+
+def plan_problem(min_budget: float, max_budget: float, eta: float) -> str | None:
+    """Why these budgets and eta make no plan a machine can hold (pipeline/limits.py), or None."""
+    if not (all(math.isfinite(v) for v in (min_budget, max_budget, eta)) and 0 < min_budget <= max_budget and eta > 1):
+        return f"need 0 < min budget <= max budget and eta > 1, got {min_budget:g}, {max_budget:g} and {eta:.10g}"
+    n = max_sh_iter(min_budget, max_budget, eta)
+    if n > limits.MAX_BRACKETS:
+        return (f"budgets {min_budget:g} to {max_budget:g} with eta {eta:.10g} make {n:,} successive-halving stages; "
+                f"at most {limits.MAX_BRACKETS} are allowed: raise eta or bring the budgets closer")
+    widest = max(math.floor(n / (s + 1)) * eta**s for s in range(n))
+    if widest > limits.MAX_BRACKET_CONFIGS:
+        return (f"budgets {min_budget:g} to {max_budget:g} with eta {eta:.10g} start a bracket with {widest:,.0f} "
+                f"configurations; at most {limits.MAX_BRACKET_CONFIGS:,} are allowed: bring the budgets closer")
+    return None
 
 
 def budgets(min_budget: float, max_budget: float, eta: float) -> list[float]:

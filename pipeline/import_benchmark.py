@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipeline import importers
+from pipeline import importers, limits
 
 TARGET_ROWS_PER_SECOND = 100_000
 
@@ -79,8 +79,8 @@ def time_import(source: Path, folder: Path, run: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.import_benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=200_000, help="networks in the table")
-    parser.add_argument("--repeats", type=int, default=3, help="imports per format; the median is reported")
+    parser.add_argument("--rows", type=limits.number(int, limits.RUNS), default=200_000, help="networks in the table")
+    parser.add_argument("--repeats", type=limits.number(int, limits.REPEATS), default=3, help="imports per format; the median is reported")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

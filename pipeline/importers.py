@@ -56,12 +56,13 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import cli, hyperband, warehouse
+from pipeline import cli, hyperband, limits, warehouse
 from pipeline.cli import UsageError
 
 PROG = "python -m pipeline.importers"
 ACCURACY_KEYS = ("test_accuracy", "test accuracy", "accuracy")  # info keys / columns, first found wins
 DEFAULT_ETA = 3.0  # hpbandster's default, used when a log holds one budget only
+MAX_UNIX_SECONDS = 253_402_300_799  # 9999-12-31: the last time a timestamp column holds
 PARQUET_SUFFIXES = {".parquet", ".pq"}  # anything else is read as CSV (DuckDB sniffs the dialect)
 INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
              "UBIGINT", "UHUGEINT"}
@@ -78,13 +79,11 @@ class HpbandsterImport:
     dataset: str | None = None  # runs.dataset of every evaluation
 
     def validate(self) -> None:
-        _check_study_name(self.study)
-        for name in ("min_budget", "max_budget"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-        if self.eta is not None and not (math.isfinite(self.eta) and self.eta > 1):
-            raise UsageError(f"--eta must be a number above 1, got {self.eta}")
+        cli.check_study(self.study)
+        if None not in (self.min_budget, self.max_budget, self.eta):
+            problem = hyperband.plan_problem(self.min_budget, self.max_budget, self.eta)
+            if problem:
+                raise UsageError(f"--min-budget/--max-budget/--eta: {problem}")
 
 
 @dataclass(frozen=True)
@@ -98,16 +97,11 @@ class TableImport:
     params: tuple[str, ...] = ()  # hyperparameter columns; empty: all but accuracy and dataset
 
     def validate(self) -> None:
-        _check_study_name(self.study)
+        cli.check_study(self.study)
         mapped = [column for column, _ in self.map]
         twice = sorted({c for c in mapped if mapped.count(c) > 1})
         if twice:
             raise UsageError(f"--map names column(s) {', '.join(twice)} more than once")
-
-
-def _check_study_name(name: str) -> None:
-    if not name or not name.strip():
-        raise UsageError("--study NAME is required")
 
 
 # ---- shared --------------------------------------------------------------------------------
@@ -140,18 +134,14 @@ def _check_unchanged(con, name: str, study: dict | None, stored_runs: int) -> No
                                        "run the command again")
 
 
-def _check_names(names, source: str) -> None:
-    """Names that can be columns of the study's wide table (pipeline/wide.py)."""
-    seen: dict[str, str] = {}
-    for name in names:
-        if not name or '"' in name or name.lower() == "run_id":
-            raise UsageError(f"{source}: hyperparameter name {name!r} cannot be used (empty, run_id or with a double "
-                             "quote); rename it (--map COLUMN=NAME for tables)")
-        if name == "dataset":
-            raise UsageError(f"{source}: 'dataset' is stored as runs.dataset, not as a hyperparameter")
-        if seen.setdefault(name.lower(), name) != name:
-            raise UsageError(f"{source}: hyperparameters {seen[name.lower()]!r} and {name!r} differ only in case, "
-                             "which SQL column names ignore; rename one (--map COLUMN=NAME for tables)")
+def _check_names(names, source: str, advice: str) -> None:
+    """Names that can be columns of the study's view and wide table (pipeline/limits.py)."""
+    names = list(names)
+    if "dataset" in names:
+        raise UsageError(f"{source}: 'dataset' is stored as runs.dataset, not as a hyperparameter")
+    problem = limits.names_problem(names)
+    if problem:
+        raise UsageError(f"{source}: {problem}; {advice}")
 
 
 def _views(con) -> set[str]:
@@ -181,6 +171,8 @@ def _json_lines(path: Path, data: bytes):
     for number, text in enumerate(complete, start=1):
         try:
             yield number, json.loads(text)
+        except RecursionError:
+            raise UsageError(f"{path}: line {number} nests lists or objects too deeply") from None
         except json.JSONDecodeError as err:
             if number == len(complete) and not data.endswith(b"\n"):
                 print(f"{path}: line {number} is still being written (no newline); left for the next import",
@@ -194,14 +186,20 @@ def _bad(path: Path, line: int, what: str) -> UsageError:
 
 
 def _config_id(path: Path, line: int, value) -> tuple[int, int, int]:
-    if not (isinstance(value, list) and len(value) == 3
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+    if not (isinstance(value, list) and len(value) == 3  # runs.bracket is an integer column
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31 for v in value)):
         raise _bad(path, line, f"config id {json.dumps(value)} is not [iteration, stage, index]")
     return tuple(value)
 
 
 def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number a double holds (NaN and infinities included: a loss may be one)."""
+    return isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)
+                                        and abs(value) <= limits.MAX_ABS_VALUE)
+
+
+def _finite(value, low: float, high: float) -> bool:
+    return _number(value) and math.isfinite(value) and low <= value <= high
 
 
 def _read_configs(path: Path, data: bytes) -> dict[tuple, tuple[dict, dict]]:
@@ -231,10 +229,12 @@ def _read_results(path: Path, data: bytes, configs: dict, configs_path: Path) ->
         config_id = _config_id(path, line, raw_id)
         if config_id not in configs:
             raise _bad(path, line, f"config id {list(config_id)} is not in {configs_path}")
-        if not (_number(budget) and budget > 0):
-            raise _bad(path, line, f"budget {json.dumps(budget)} is not a positive number")
-        if not (isinstance(times, dict) and all(_number(v) for v in times.values())):
-            raise _bad(path, line, "timestamps must be an object of numbers (submitted, started, finished)")
+        if not _finite(budget, *limits.BUDGET):
+            raise _bad(path, line, f"budget {json.dumps(budget)} is not a number from {limits.BUDGET[0]:g} to "
+                                   f"{limits.BUDGET[1]:,}")
+        if not (isinstance(times, dict) and all(_finite(v, 0, MAX_UNIX_SECONDS) for v in times.values())):
+            raise _bad(path, line, "timestamps must be an object of unix times in seconds (submitted, started, "
+                                   "finished)")
         if result is not None and not (isinstance(result, dict) and "loss" in result
                                        and (result["loss"] is None or _number(result["loss"]))):
             raise _bad(path, line, "result must be null or an object with a numeric 'loss'")
@@ -261,10 +261,9 @@ def _budget_plan(options: HpbandsterImport, evaluations: list[_Evaluation], stud
     low = seen[0] if options.min_budget is None else options.min_budget
     high = seen[-1] if options.max_budget is None else options.max_budget
     eta = options.eta or (seen[1] / seen[0] if len(seen) > 1 else DEFAULT_ETA)
-    if high < low:
-        raise UsageError(f"--max-budget {high:g} is below --min-budget {low:g}")
-    if eta <= 1:
-        raise UsageError(f"eta must be above 1, got {eta:g}")
+    problem = hyperband.plan_problem(low, high, eta)
+    if problem:
+        raise UsageError(f"{options.logdir}: {problem} (pass the sweep's --min-budget, --max-budget and --eta)")
     return low, high, eta
 
 
@@ -374,7 +373,8 @@ def _read_log(logdir: Path) -> tuple[dict, list[_Evaluation], dict[str, str]]:
     configs_data = configs_path.read_bytes()
     configs = _read_configs(configs_path, configs_data)
     evaluations = _read_results(results_path, results_data, configs, configs_path)
-    _check_names([n for config, _ in configs.values() for n in config if n != "dataset"], str(configs_path))
+    _check_names({n: None for config, _ in configs.values() for n in config if n != "dataset"}, str(configs_path),
+                 "a log's names cannot be renamed: import the sweep with names that can be columns")
     return configs, evaluations, {"configs.json": _sha256(configs_data), "results.json": _sha256(results_data)}
 
 
@@ -456,11 +456,6 @@ def import_hpbandster(options: HpbandsterImport) -> int:
 # ---- per-network tables --------------------------------------------------------------------
 
 
-def _ident(name: str) -> str:
-    """A column name as a quoted SQL identifier (identifiers cannot be parameters)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _kind(duck_type: str) -> str:
     if duck_type == "BOOLEAN":
         return "bool"
@@ -476,13 +471,34 @@ def _load_table(con, file: Path) -> dict[str, str]:
     if not file.is_file():
         raise UsageError(f"{file} does not exist (expected a CSV or Parquet file, one row per network)")
     reader = "read_parquet" if file.suffix.lower() in PARQUET_SUFFIXES else "read_csv"
+    kind = "Parquet" if reader == "read_parquet" else "CSV"
     try:
+        header = _raw_header(con, file, reader)
+        first = {}  # lowercased name -> index of its first column
+        twice = next(((header[first[h.lower()]], h) for i, h in enumerate(header)
+                      if first.setdefault(h.lower(), i) != i), None)
+        if twice:  # DuckDB would silently rename the second one (lr, lr_1)
+            raise UsageError(f"{file}: the header names columns {limits.shown(twice[0])} and {limits.shown(twice[1])}, "
+                             "the same name to SQL (which ignores case); give every column its own name")
         con.execute(f"create table source as select * from {reader}(?)", [str(file)])
-    except duckdb.Error as err:
-        kind = "Parquet" if reader == "read_parquet" else "CSV"
+    except (duckdb.Error, OSError, ValueError) as err:
+        if isinstance(err, UsageError):
+            raise
         raise UsageError(f"cannot read {file} as {kind}: {str(err).splitlines()[0]}") from None
     return dict(con.execute("select column_name, data_type from duckdb_columns() "
                             "where table_name = 'source' order by column_index").fetchall())
+
+
+def _raw_header(con, file: Path, reader: str) -> list[str]:
+    """The column names as the file writes them: DuckDB renames repeated ones (lr, lr_1) when it reads."""
+    if reader == "read_parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(file).names
+    if not con.execute("select HasHeader from sniff_csv(?)", [str(file)]).fetchall()[0][0]:
+        return []  # no header: DuckDB names the columns column0, column1, ...
+    first = con.execute("select * from read_csv(?, header = false, all_varchar = true) limit 1", [str(file)])
+    return [h for h in (first.fetchall() or [()])[0] if h is not None]
 
 
 def _column(file: Path, columns: dict, name: str, flag: str) -> str:
@@ -520,8 +536,11 @@ def _table_layout(options: TableImport, columns: dict) -> tuple[str, str | None,
                              f"(those are: {', '.join(map(repr, params))})")
     if not params:
         raise UsageError(f"{file} has no hyperparameter columns besides accuracy and dataset")
+    if len(params) > limits.MAX_HYPERPARAMETERS:
+        raise UsageError(f"{file} has {len(params):,} hyperparameter columns, more than the "
+                         f"{limits.MAX_HYPERPARAMETERS} a study may have; name the ones to import with --params")
     names = {c: renames.get(c, c) for c in params}
-    _check_names(names.values(), str(file))
+    _check_names(names.values(), str(file), "rename it with --map COLUMN=NAME, or leave the column out with --params")
     twice = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
     if twice:
         raise UsageError(f"{file}: hyperparameter name(s) {', '.join(twice)} given to more than one column")
@@ -529,7 +548,7 @@ def _table_layout(options: TableImport, columns: dict) -> tuple[str, str | None,
 
 
 def _check_accuracy(con, file: Path, accuracy: str) -> None:
-    low, high = con.execute(f"select min(a), max(a) from (select {_ident(accuracy)}::double as a from source) "
+    low, high = con.execute(f"select min(a), max(a) from (select {limits.sql_ident(accuracy)}::double as a from source) "
                             "where not isnan(a)").fetchall()[0]
     if low is not None and (low < 0 or high > 1):
         raise UsageError(f"{file}: accuracy column {accuracy!r} runs from {low:g} to {high:g}; the warehouse "
@@ -538,7 +557,7 @@ def _check_accuracy(con, file: Path, accuracy: str) -> None:
 
 def _hyperparameter_struct(column: str, kind: str) -> str:
     """value (text as warehouse.value_text writes it) and value_num (numbers, booleans 1/0)."""
-    ident = _ident(column)
+    ident = limits.sql_ident(column)
     text = f"{ident}::double::varchar" if kind == "float" else f"{ident}::varchar"
     number = "null::double" if kind == "text" else f"{ident}::double"
     return f"struct_pack(value := {text}, value_num := {number})"
@@ -548,7 +567,7 @@ def _table_space(con, names: dict[str, str], kinds: dict[str, str]) -> dict:
     """{name: {choices} or {low, high, integer}} observed in the table, one aggregate query."""
     aggregates = []
     for column in names:
-        ident = _ident(column)
+        ident = limits.sql_ident(column)
         if kinds[column] in ("int", "float"):
             number, finite = f"{ident}::double", f"filter (where not isnan({ident}::double))"
             aggregates.append(f"[min({number}) {finite}, max({number}) {finite}]")
@@ -571,8 +590,8 @@ def _table_space(con, names: dict[str, str], kinds: dict[str, str]) -> dict:
 def _stage_table(con, accuracy: str, dataset: str | None, names: dict[str, str], kinds: dict[str, str]):
     """The validated table as Arrow: trial, test_accuracy, dataset and one struct p<i> per hyperparameter."""
     structs = [f"{_hyperparameter_struct(c, kinds[c])} as p{i}" for i, c in enumerate(names)]
-    dataset_sql = f"{_ident(dataset)}::varchar" if dataset else "null::varchar"
-    return con.sql(f"select rowid as trial, {_ident(accuracy)}::double as test_accuracy, {dataset_sql} as dataset, "
+    dataset_sql = f"{limits.sql_ident(dataset)}::varchar" if dataset else "null::varchar"
+    return con.sql(f"select rowid as trial, {limits.sql_ident(accuracy)}::double as test_accuracy, {dataset_sql} as dataset, "
                    f"{', '.join(structs)} from source order by rowid").to_arrow_table()
 
 
@@ -654,9 +673,11 @@ def _parser() -> argparse.ArgumentParser:
     log.add_argument("logdir", type=Path, help="folder with configs.json and results.json")
     log.add_argument("--study", required=True, help="study to create, or to add the log's new evaluations to")
     log.add_argument("--warehouse", help=default_wh)
-    log.add_argument("--min-budget", type=float, help="smallest budget of the sweep (default: inferred from the log)")
-    log.add_argument("--max-budget", type=float, help="largest budget of the sweep (default: inferred from the log)")
-    log.add_argument("--eta", type=float, help="halving rate of the sweep (default: inferred from the log)")
+    budget = limits.number(float, limits.BUDGET)
+    log.add_argument("--min-budget", type=budget, help="smallest budget of the sweep (default: inferred from the log)")
+    log.add_argument("--max-budget", type=budget, help="largest budget of the sweep (default: inferred from the log)")
+    log.add_argument("--eta", type=limits.number(float, limits.ETA),
+                     help="halving rate of the sweep (default: inferred from the log)")
     log.add_argument("--dataset", help="dataset every evaluation trained on (runs.dataset)")
 
     table = commands.add_parser("table", help="a CSV or Parquet file, one row per trained network")
@@ -687,6 +708,8 @@ def main(argv: list[str] | None = None) -> None:
         job(config)
     except (UsageError, warehouse.WarehouseError) as err:
         cli.fail(f"{PROG} {command}", str(err))
+    except OSError as err:  # a file that vanished or cannot be read while importing
+        cli.fail(f"{PROG} {command}", f"{err}; check the path and its permissions")
 
 
 if __name__ == "__main__":

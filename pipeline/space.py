@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import limits
+
 SPACES_DIR = Path(__file__).parent / "spaces"
 
 Value = int | float | str | bool
@@ -166,74 +168,143 @@ class Space:
 
     @classmethod
     def from_json(cls, text: str) -> Space:
-        return parse_space(json.loads(text), source="<json>")
+        try:
+            tables = json.loads(text)
+        except (ValueError, RecursionError) as err:
+            raise SpaceError(f"a stored search space is not valid JSON ({type(err).__name__})") from None
+        return parse_space(tables, source="<json>")
 
 
 BUDGET_RESOURCES = ("epochs", "data_fraction")
 
 
 def parse_space(tables: dict, *, source: str) -> Space:
-    """Reserved keys: `budget` (a string, see BUDGET_RESOURCES) and `fixed` (a table of constants)."""
+    """Reserved keys: `budget` (a string, see BUDGET_RESOURCES) and `fixed` (a table of constants).
+
+    Everything a job would trip over later is refused here, before a study is written: names that
+    cannot be columns (pipeline/limits.py), values that are not scalars, ranges that are not finite
+    or not whole for integers, conditions that are not tables of a categorical parent's options.
+    """
+    if not isinstance(tables, dict):
+        raise SpaceError(f"{source}: a space is a table of hyperparameters")
     tables = dict(tables)
     budget = tables.pop("budget", "epochs")
     if budget not in BUDGET_RESOURCES:
-        raise SpaceError(f"{source}: budget = {budget!r}; choose one of {', '.join(BUDGET_RESOURCES)}")
+        raise SpaceError(f"{source}: budget = {_shown_value(budget)}; choose one of {', '.join(BUDGET_RESOURCES)}")
     fixed = tables.pop("fixed", {})
-    if not isinstance(fixed, dict):
-        raise SpaceError(f"{source}: 'fixed' must be a table of constant values")
+    if not isinstance(fixed, dict) or not all(_is_value(v) for v in fixed.values()):
+        raise SpaceError(f"{source}: 'fixed' must be a table of constant values (strings, numbers, booleans)")
+    problem = limits.names_problem(tables) or limits.names_problem(fixed)
+    if problem:
+        raise SpaceError(f"{source}: {problem}; rename it (names are 1-{limits.MAX_NAME_CHARS} printable "
+                         "characters without double quotes, and no two differ only in case)")
     params: list[Param] = []
     for name, spec in tables.items():
-        where = f"{source}: [{name}]"
+        where = f"{source}: [{limits.shown(name)}]"
         if not isinstance(spec, dict):
             raise SpaceError(f"{where} must be a table with 'choices' or 'low'/'high'")
         unknown = set(spec) - {"choices", "low", "high", "log", "integer", "when"}
         if unknown:
-            raise SpaceError(f"{where} has unknown keys {sorted(unknown)}")
-        when = {}
-        declared = {p.name: p for p in params}
-        for parent, allowed in spec.get("when", {}).items():
-            if parent not in declared:
-                raise SpaceError(f"{where}: condition on '{parent}', which must be declared above it")
-            when[parent] = tuple(allowed if isinstance(allowed, list) else [allowed])
-            impossible = [v for v in when[parent] if declared[parent].is_categorical and v not in declared[parent].choices]
-            if impossible:
-                raise SpaceError(f"{where}: condition on {parent} = {impossible}, which are not among its choices")
+            raise SpaceError(f"{where} has unknown keys {sorted(map(limits.shown, unknown))}")
+        when = _conditions(where, spec.get("when", {}), {p.name: p for p in params})
         if "choices" in spec:
-            choices = spec["choices"]
-            if not isinstance(choices, list) or not choices:
-                raise SpaceError(f"{where}: 'choices' must be a non-empty list")
-            params.append(Param(name, choices=tuple(choices), when=when))
+            params.append(Param(name, choices=_choices(where, spec["choices"]), when=when))
             continue
         if "low" not in spec or "high" not in spec:
             raise SpaceError(f"{where} needs either 'choices' or both 'low' and 'high'")
+        flags = {key: spec.get(key, False) for key in ("log", "integer")}
+        if not all(isinstance(v, bool) for v in flags.values()):
+            raise SpaceError(f"{where}: 'log' and 'integer' must be true or false")
         low, high = spec["low"], spec["high"]
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
-            raise SpaceError(f"{where}: 'low' and 'high' must be numbers")
-        if low > high:
-            raise SpaceError(f"{where}: low ({low}) is above high ({high})")
-        log = bool(spec.get("log", False))
-        if log and low <= 0:
+        if not all(_is_number(v) and abs(v) <= limits.MAX_ABS_VALUE for v in (low, high)):
+            raise SpaceError(f"{where}: 'low' and 'high' must be finite numbers within "
+                             f"+-{limits.MAX_ABS_VALUE:g}, got {_shown_value(low)} and {_shown_value(high)}")
+        if flags["integer"] and not all(float(v).is_integer() for v in (low, high)):
+            raise SpaceError(f"{where}: an integer range needs whole numbers, got {low} to {high}")
+        if low >= high:
+            raise SpaceError(f"{where}: low ({low}) must be below high ({high}); for a constant use [fixed] "
+                             "or choices = [value]")
+        if flags["log"] and low <= 0:
             raise SpaceError(f"{where}: a log-scaled range needs low > 0")
-        params.append(
-            Param(name, low=low, high=high, log=log, integer=bool(spec.get("integer", False)), when=when)
-        )
+        params.append(Param(name, low=low, high=high, when=when, **flags))
     if not params:
         raise SpaceError(f"{source}: the space declares no hyperparameters")
-    clash = sorted(set(fixed) & {p.name for p in params})
+    clash = sorted({name.lower() for name in fixed} & {p.name.lower() for p in params})
     if clash:
         raise SpaceError(f"{source}: {', '.join(clash)} both searched and fixed; keep one")
     return Space(tuple(params), fixed=fixed, budget=budget)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_value(value) -> bool:
+    """A value a hyperparameter can take: a short string, a finite number, a boolean (not a list or a date)."""
+    if isinstance(value, str):
+        return len(value) <= limits.MAX_VALUE_CHARS
+    return isinstance(value, bool) or (_is_number(value) and abs(value) <= limits.MAX_ABS_VALUE)
+
+
+def _shown_value(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _choices(where: str, choices) -> tuple[Value, ...]:
+    if not isinstance(choices, list) or not 0 < len(choices) <= limits.MAX_CHOICES:
+        raise SpaceError(f"{where}: 'choices' must be a list of 1 to {limits.MAX_CHOICES:,} values")
+    bad = next((v for v in choices if not _is_value(v)), None)
+    if bad is not None:
+        raise SpaceError(f"{where}: choice {_shown_value(bad)} is not a string (at most {limits.MAX_VALUE_CHARS} "
+                         "characters), a finite number or a boolean")
+    distinct = {(type(v), v) for v in choices}  # 1, 1.0 and true are three options, "a" twice is one
+    if len(distinct) < len(choices):
+        raise SpaceError(f"{where}: 'choices' lists a value twice")
+    return tuple(choices)
+
+
+def _conditions(where: str, spec, declared: dict[str, Param]) -> dict[str, tuple[Value, ...]]:
+    """`when = {parent = [values]}`: each parent a categorical declared above, each value one of its options."""
+    if not isinstance(spec, dict):
+        raise SpaceError(f"{where}: 'when' must be a table like when = {{ parent = [values] }}, got {_shown_value(spec)}")
+    when = {}
+    for parent, allowed in spec.items():
+        if parent not in declared:
+            raise SpaceError(f"{where}: condition on {limits.shown(parent)}, which must be declared above it")
+        if not declared[parent].is_categorical:
+            raise SpaceError(f"{where}: condition on {limits.shown(parent)}, which is not categorical")
+        when[parent] = tuple(allowed if isinstance(allowed, list) else [allowed])
+        impossible = [v for v in when[parent] if not _is_value(v) or v not in declared[parent].choices]
+        if impossible or not when[parent]:
+            raise SpaceError(f"{where}: condition on {parent} = {_shown_value(impossible)}, which are not among "
+                             "its choices")
+    return when
+
+
 def load_space(path: str | Path) -> Space:
     """Read a space from a TOML file (a bare name looks in pipeline/spaces/)."""
     path = Path(path)
-    if not path.suffix and not path.exists():
-        path = SPACES_DIR / f"{path}.toml"
     try:
-        tables = tomllib.loads(path.read_text())
+        if not path.suffix and not path.exists():
+            path = SPACES_DIR / f"{path}.toml"
+        with open(path, "rb") as file:
+            data = file.read(limits.MAX_SPACE_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise SpaceError(f"space file {path} does not exist") from None
+        raise SpaceError(f"--space: space file {path} does not exist; pass a TOML file, or a name in "
+                         "pipeline/spaces/") from None
+    except OSError as err:
+        raise SpaceError(f"--space: cannot read {path} ({err.strerror or err}); pass a TOML "
+                         "file, or a name in pipeline/spaces/") from None
+    if len(data) > limits.MAX_SPACE_FILE_BYTES:
+        raise SpaceError(f"--space: {path} is larger than {limits.MAX_SPACE_FILE_BYTES:,} bytes; a space file is a "
+                         "few lines of TOML")
+    try:
+        tables = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SpaceError(f"--space: {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
-        raise SpaceError(f"{path} is not valid TOML: {err}") from None
+        raise SpaceError(f"--space: {path} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise SpaceError(f"--space: {path} nests tables or lists too deeply") from None
     return parse_space(tables, source=str(path))

@@ -46,7 +46,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline import warehouse
-from pipeline.sql_sandbox import ALLOWED, QueryRefused, check_statement
+from pipeline.sql_sandbox import ALLOWED, QueryRefused
 
 MAX_ROWS = 10_000
 MAX_BYTES = 16 * 2**20  # of the answer as Arrow: what the browser gets, and what one cached result costs
@@ -266,12 +266,19 @@ class Answer(NamedTuple):
     truncated: str | None  # None, or what cut the answer short: "rows" (max_rows) or "bytes" (max_bytes)
 
 
+class QueryBusy(QueryRefused):
+    """Refused for now, not for what it is: the warehouse or the page was busy. Worth running again."""
+
+
 _slots = threading.BoundedSemaphore(SLOTS)
 
 
 def run_query(path: Path, query: str, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES,
               timeout_s: float = TIMEOUT_S, memory_mb: int = MEMORY_MB, lock_wait_s: float = LOCK_WAIT_S) -> Answer:
-    """Run one read-only query on a snapshot of the warehouse at `path`, in a process of its own."""
+    """Run one read-only query on a snapshot of the warehouse at `path`, in a process of its own.
+
+    Only what costs nothing is checked here: parsing even a 100,000-character query can take this
+    process hundreds of megabytes and seconds, so the statement check runs in the query's process."""
     if max_rows < 1 or max_bytes < 1:
         raise ValueError(f"max_rows and max_bytes must be at least 1, got {max_rows} and {max_bytes}")
     if not query or not query.strip():
@@ -279,16 +286,16 @@ def run_query(path: Path, query: str, *, max_rows: int = MAX_ROWS, max_bytes: in
     if len(query) > MAX_QUERY_CHARS:
         raise QueryRefused(f"The query is {len(query):,} characters long; the page takes at most {MAX_QUERY_CHARS:,}. "
                            "A long IN list is better written as a join or a range (`where trial between 10 and 500`).")
-    with warehouse.hub().cursor() as parser:  # refused at once; the query's own process checks again
-        check_statement(parser, query)
-    snapshot = SNAPSHOTS.current(Path(path), lock_wait_s)
     if not _slots.acquire(timeout=SLOT_WAIT_S):
-        raise QueryRefused(f"The SQL page is busy with {SLOTS} other queries. Try again in a few seconds.")
+        raise QueryBusy(f"The SQL page is busy with {SLOTS} other queries. Try again in a few seconds.")
     try:
-        return _in_sandbox(snapshot, query, max_rows, max_bytes, timeout_s, memory_mb)
+        snapshot = SNAPSHOTS.take(Path(path), lock_wait_s)
+        try:
+            return _in_sandbox(snapshot, query, max_rows, max_bytes, timeout_s, memory_mb)
+        finally:
+            SNAPSHOTS.give_back(snapshot)
     finally:
         _slots.release()
-        SNAPSHOTS.check(snapshot)
 
 
 def _in_sandbox(snapshot: Path, query: str, max_rows: int, max_bytes: int, timeout_s: float,
@@ -377,12 +384,14 @@ def _read_answer(workdir: Path, returncode: int, max_bytes: int, memory_mb: int)
 
 
 class Snapshots:
-    """Private read-only copies of warehouses, one per file version, for the query processes."""
+    """Private read-only copies of warehouses, one per file version, for the query processes.
+
+    A copy is in use from take() to give_back(); an old version's copy goes once nobody uses it."""
 
     def __init__(self) -> None:
         self._root: Path | None = None
         self._lock = threading.Lock()
-        self._copies: dict[tuple, tuple[Path, tuple]] = {}  # version -> (copy, its stat when made)
+        self._copies: dict[tuple, _Copy] = {}  # file version -> its copy
 
     def root(self) -> Path:
         with self._lock:
@@ -395,7 +404,7 @@ class Snapshots:
             atexit.register(_remove_tree, self._root)
         return self._root
 
-    def current(self, path: Path, lock_wait_s: float) -> Path:
+    def take(self, path: Path, lock_wait_s: float) -> Path:
         """The copy of the warehouse's current version, made now if there is none (or it was touched)."""
         if not path.is_file():
             raise QueryRefused(f"No warehouse at {path}.")
@@ -404,39 +413,63 @@ class Snapshots:
                 # the read lock keeps writers out while the bytes are copied: never half a transaction
                 with warehouse.read(path, timeout=lock_wait_s):
                     version = _version(path)
-                    known = self._copies.get(version)
-                    if known is not None and _stat(known[0]) == known[1] and _alone(known[0]):
-                        return known[0]
-                    copy = self._copy(path, version)
+                    copy = self._copies.get(version)
+                    if copy is None or not copy.intact():
+                        copy = self._copies[version] = self._copy(path)
+            except warehouse.WarehouseBusy as err:
+                raise QueryBusy(str(err)) from None
             except warehouse.WarehouseError as err:
                 raise QueryRefused(str(err)) from None
             except OSError as err:
                 raise QueryRefused(f"No room for a private copy of the warehouse to query ({err.strerror}): "
                                    f"free space in {tempfile.gettempdir()} or set TMPDIR elsewhere.") from None
-            for old in [v for v in self._copies if v != version][:-1]:  # keep this and the one before
-                _remove_tree(self._copies.pop(old)[0].parent)
-            return copy
+            copy.users += 1
+            self._prune()
+            return copy.file
 
-    def _copy(self, path: Path, version: tuple) -> Path:
+    def give_back(self, file: Path) -> None:
+        """Done with a copy: it goes if a query changed it or wrote beside it, or if it is old and unused."""
+        with self._lock:
+            for version, copy in list(self._copies.items()):
+                if copy.file == file:
+                    copy.users -= 1
+                    if not copy.intact():
+                        copy.broken = True
+            self._prune()
+
+    def _prune(self) -> None:
+        """Unused copies go, except each warehouse's newest (the next query most likely wants it)."""
+        newest = {}
+        for version, copy in self._copies.items():
+            if version[0] not in newest or copy.made > self._copies[newest[version[0]]].made:
+                newest[version[0]] = version
+        for version, copy in list(self._copies.items()):
+            if copy.users == 0 and (copy.broken or newest[version[0]] != version):
+                del self._copies[version]
+                _remove_tree(copy.file.parent)
+
+    def _copy(self, path: Path) -> _Copy:
         folder = Path(tempfile.mkdtemp(prefix="snapshot-", dir=self._ensure_root()))
-        copy = folder / "warehouse.duckdb"
-        shutil.copyfile(path, copy)
+        file = folder / "warehouse.duckdb"
+        shutil.copyfile(path, file)
         wal = path.with_name(path.name + ".wal")
         if wal.is_file():  # committed but not yet checkpointed by a writer that died: part of the data
             shutil.copyfile(wal, folder / "warehouse.duckdb.wal")
-        for file in folder.iterdir():
-            file.chmod(0o444)
+        for made in folder.iterdir():
+            made.chmod(0o444)
         folder.chmod(0o555)  # where permissions count, nothing new can appear beside the copy either
-        self._copies[version] = (copy, _stat(copy))
-        return copy
+        return _Copy(file)
 
-    def check(self, copy: Path) -> None:
-        """Throw a copy away if a query changed it or wrote beside it (the next query gets a new one)."""
-        with self._lock:
-            for version, (known, stat) in list(self._copies.items()):
-                if known == copy and (_stat(copy) != stat or not _alone(copy)):
-                    del self._copies[version]
-                    _remove_tree(copy.parent)
+
+class _Copy:
+    def __init__(self, file: Path) -> None:
+        self.file, self.stat, self.made = file, _stat(file), time.monotonic()
+        self.users, self.broken = 0, False
+
+    def intact(self) -> bool:
+        """Unchanged, and nothing written beside it (a query that got past every other wall)."""
+        return not self.broken and _stat(self.file) == self.stat and \
+            {p.name for p in self.file.parent.iterdir()} <= {self.file.name, self.file.name + ".wal"}
 
 
 def _version(path: Path) -> tuple:
@@ -450,10 +483,6 @@ def _stat(path: Path) -> tuple:
     except FileNotFoundError:
         return ()
     return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _alone(copy: Path) -> bool:
-    return {p.name for p in copy.parent.iterdir()} <= {copy.name, copy.name + ".wal"}
 
 
 def _remove_tree(folder: Path) -> None:

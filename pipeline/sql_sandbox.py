@@ -198,13 +198,13 @@ def _limit_self(memory_mb: int, max_bytes: int, cpu_seconds: int) -> None:
 
 def _plain_columns(rel):
     """The relation with unique column names and every column in a type every consumer can hold."""
-    names, seen = [], set()
-    for name in rel.columns:
-        unique, n = name, 0
-        while unique.lower() in seen:
-            n += 1
-            unique = f"{name}_{n}"
-        seen.add(unique.lower())
+    names, taken, next_suffix = [], set(), {}
+    for name in rel.columns:  # linear: an answer may have thousands of columns named alike
+        unique = name
+        while unique.lower() in taken:
+            next_suffix[name.lower()] = next_suffix.get(name.lower(), 0) + 1
+            unique = f"{name}_{next_suffix[name.lower()]}"
+        taken.add(unique.lower())
         names.append(unique)
     exprs = []
     for i, (name, duck_type) in enumerate(zip(names, rel.types), start=1):
@@ -241,22 +241,26 @@ def _fetch(rel, max_rows: int, max_bytes: int):
     return pa.Table.from_batches(batches, schema=reader.schema), truncated
 
 
-def _rows_that_fit(batch, budget: int) -> int:
-    low, high = 0, batch.num_rows  # the largest prefix whose bytes fit in the budget
+def _rows_that_fit(rows, budget: int) -> int:
+    """The length of the longest prefix of `rows` (a record batch or table) whose bytes fit in `budget`."""
+    low, high = 0, rows.num_rows
     while low < high:
         middle = (low + high + 1) // 2
-        if batch.slice(0, middle).nbytes <= budget:
+        if rows.slice(0, middle).nbytes <= budget:
             low = middle
         else:
             high = middle - 1
     return low
 
 
-def _finite_dates(table):
-    """Date and time columns holding DuckDB's infinities (or years past 9999) become text."""
+def _finite_dates(table, max_bytes: int):
+    """Date and time columns holding DuckDB's infinities (or years past 9999) become text, in one pass;
+    text is longer, so the rows are cut to max_bytes again. Returns the table and whether it was cut."""
+    import duckdb
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    infinite = []
     for index, field in enumerate(table.schema):
         column = table.column(index)
         if pa.types.is_timestamp(field.type):  # microseconds: the projection made every timestamp so
@@ -268,22 +272,22 @@ def _finite_dates(table):
         if column.null_count == len(column):
             continue
         extremes = pc.min_max(column.cast(width))
-        if low <= extremes["min"].as_py() and extremes["max"].as_py() <= high:
-            continue
-        table = table.set_column(index, field.name, _as_text(column))
-    return table
-
-
-def _as_text(column):
-    import duckdb
-    import pyarrow as pa
-
+        if not low <= extremes["min"].as_py() <= extremes["max"].as_py() <= high:
+            infinite.append(index)
+    if not infinite:
+        return table, False
     con = duckdb.connect(config={"enable_external_access": False})
     try:
-        con.register("column_table", pa.table({"c": column}))
-        return con.sql("select c::varchar as c from column_table").to_arrow_table().column(0)
+        con.register("dates", table.select(infinite))
+        texts = con.sql(", ".join(f"#{i + 1}::varchar" for i in range(len(infinite)))
+                        .join(("select ", " from dates"))).to_arrow_table()
     finally:
         con.close()
+    for position, index in enumerate(infinite):
+        table = table.set_column(index, table.schema.field(index).name, texts.column(position))
+    if table.nbytes <= max_bytes:
+        return table, False
+    return table.slice(0, _rows_that_fit(table, max_bytes)), True
 
 
 def answer(request: dict) -> dict:
@@ -300,15 +304,20 @@ def answer(request: dict) -> dict:
         check_statement(con, request["query"])
         table, truncated = _fetch(_plain_columns(con.sql(request["query"])), request["max_rows"],
                                   request["max_bytes"])
-        table = _finite_dates(table)
+        table, cut = _finite_dates(table, request["max_bytes"])
+        truncated = "bytes" if cut else truncated
     except QueryRefused as err:
         return {"ok": False, "message": str(err)}
     except (duckdb.Error, MemoryError) as err:
         return {"ok": False, "message": explain(err)}
     finally:
         con.close()
-    with pa.OSFile("result.arrow", "wb") as sink, pa.ipc.new_stream(sink, table.schema) as stream:
-        stream.write_table(table)
+    try:
+        with pa.OSFile("result.arrow", "wb") as sink, pa.ipc.new_stream(sink, table.schema) as stream:
+            stream.write_table(table)
+    except OSError:  # the file-size limit (EFBIG): counted bytes and written bytes never differ by this much
+        return {"ok": False, "message": f"The answer is larger than the page's limit of "
+                                        f"{request['max_bytes'] / 2**20:g} MB. Select fewer or shorter columns."}
     return {"ok": True, "truncated": truncated}
 
 

@@ -25,6 +25,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import wide
+from pipeline import limits, wide
 from pipeline.host import utcnow
 
 DEFAULT_PATH = Path("data/warehouse.duckdb")
@@ -63,6 +64,10 @@ CURVE_COLUMNS = {
 
 class WarehouseError(RuntimeError):
     """The warehouse cannot be used as asked; the message says what to do."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process held the file for longer than the caller would wait: worth trying again."""
 
 
 def resolve_path(flag: str | os.PathLike | None = None) -> Path:
@@ -100,7 +105,7 @@ def _retrying(open_file, path: Path, timeout: float):
                 raise WarehouseError(f"{path} cannot be opened as a DuckDB database ({err}). "
                                      "Pass the path of a warehouse, or a new path to create one.") from None
             if time.monotonic() > deadline:
-                raise WarehouseError(f"The warehouse is busy: {path} stayed locked by another process for "
+                raise WarehouseBusy(f"The warehouse is busy: {path} stayed locked by another process for "
                                      f"{timeout:g} s. Is a job holding it open? Try again in a moment. "
                                      f"(DuckDB said: {err})") from None
             time.sleep(random.uniform(0.01, 0.05))
@@ -157,6 +162,9 @@ def _check_is_warehouse(con: duckdb.DuckDBPyConnection, path: Path, *, upgradabl
     except duckdb.CatalogException:
         raise WarehouseError(f"{path} is a DuckDB database but not an experiment warehouse (no "
                              "warehouse_meta table). Pass another path; a new path creates a warehouse.") from None
+    except duckdb.Error as err:  # a truncated or overwritten file opens, then fails on its first read
+        raise WarehouseError(f"{path} is damaged and cannot be read ({str(err).splitlines()[0]}). Restore it from "
+                             "a copy, or pass another --warehouse (a new path creates one).") from None
     if version and version[0][0] in UPGRADABLE:
         if upgradable:
             return
@@ -187,18 +195,32 @@ def read(path: Path, *, timeout: float = 10.0, upgradable: bool = False):
 
 def check_writable(path: Path) -> None:
     """Fail before any work if `path` is not a warehouse, or cannot be created; writes nothing."""
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError as err:  # a name too long, a loop of links
+        raise WarehouseError(f"--warehouse {path}: {err.strerror or err}; pass another path") from None
+    if exists:
         with read(path, upgradable=True):
-            return
+            pass
+        if not os.access(path, os.W_OK):
+            raise WarehouseError(f"{path} is not writable; pass a warehouse you may write, or a new path")
     _check_creatable(path)
 
 
 def _check_creatable(path: Path) -> None:
+    """The folder takes new files: the warehouse itself, or its write-ahead log beside an existing one.
+
+    Tried, not asked: os.access says yes to root even on a read-only mount. The probe file has no
+    name (O_TMPFILE) or is removed at once."""
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise WarehouseError(f"cannot create {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise WarehouseError(f"cannot create {path}: folder {parent} is not writable")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as err:
+        raise WarehouseError(f"cannot {'write' if path.exists() else 'create'} {path}: folder {parent} does not "
+                             f"take new files ({err.strerror}); pass a path in a writable folder") from None
 
 
 @contextmanager
@@ -304,12 +326,19 @@ def create_study_view(con, study_id: int, name: str, param_types: dict[str, str]
     """A view with one typed column per hyperparameter, for people who write SQL."""
     run_cols = ["trial", "status", "dataset", *[c for c in RUN_COLUMNS if c not in ("trial", "status", "dataset")]]
     cast = {"bool": "boolean", "int": "bigint", "float": "double"}
+    problem = limits.names_problem(param_types)
+    if problem:  # the importers and space files refuse these first; this is the last wall before DDL
+        raise WarehouseError(f"study '{name}': {problem}; rename it")
+    taken = {c.lower() for c in ("run_id", *run_cols)}  # SQL column names ignore case
     hp_cols = []
     for param, kind in param_types.items():
-        column = f"hp_{param}" if param in RUN_COLUMNS or param == "run_id" else param
+        column = param
+        while column.lower() in taken:  # a hyperparameter named like a run column: hp_trial (hp_hp_trial ...)
+            column = f"hp_{column}"
+        taken.add(column.lower())
         source = "value_num" if kind in cast else "value"
-        hp_cols.append(f'max(h.{source}) filter (where h.name = \'{_sql_string(param)}\')'
-                       f'::{cast.get(kind, "varchar")} as "{column}"')
+        hp_cols.append(f"max(h.{source}) filter (where h.name = {limits.sql_string(param)})"
+                       f'::{cast.get(kind, "varchar")} as {limits.sql_ident(column)}')
     view = study_view_name(con, study_id, name)
     select_hp = (",\n        " + ",\n        ".join(hp_cols)) if hp_cols else ""
     con.execute(f"""
@@ -323,13 +352,8 @@ def create_study_view(con, study_id: int, name: str, param_types: dict[str, str]
         group by all
         order by r.run_id
     """)
-    con.execute(f"comment on view {view} is 'Runs of study \"{_sql_string(name)}\" with one column per "
-                "hyperparameter (null where inactive).'")
-
-
-def _sql_string(text: str) -> str:
-    """Escape for a string literal in DDL, where parameters are not allowed."""
-    return text.replace("'", "''")
+    comment = f'Runs of study "{name}" with one column per hyperparameter (null where inactive).'
+    con.execute(f"comment on view {view} is {limits.sql_string(comment)}")
 
 
 def finish_study(con, study_id: int) -> None:
@@ -434,10 +458,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     path = resolve_path(args.warehouse)
     try:
+        check_writable(path)
         upgrade(path)
     except WarehouseError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     print(f"{path} is at warehouse schema version {SCHEMA_VERSION}", file=sys.stderr)
 
 

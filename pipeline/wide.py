@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline import limits
+
 SCHEMA = "wide"
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -72,20 +74,16 @@ def _names(con, study_id: int, after: int) -> list[tuple[str, bool]]:
 
 
 def _check_names(names: list[str], study_id: int) -> None:
-    seen: dict[str, str] = {}
-    for name in names:
-        if name.lower() == "run_id" or '"' in name:
-            raise WideTableError(f"study {study_id}: a hyperparameter cannot be named {name!r}; rename it")
-        if name.lower() in seen:
-            raise WideTableError(f"study {study_id}: hyperparameters {seen[name.lower()]!r} and {name!r} differ only "
-                                 "in case, and SQL column names ignore case; rename one")
-        seen[name.lower()] = name
+    """The last wall: every door (space files, importers) refuses these names before anything is written."""
+    problem = limits.names_problem(names)
+    if problem:
+        raise WideTableError(f"study {study_id}: {problem}; rename it")
 
 
 def _pivot(names: list[tuple[str, bool]]) -> str:
     """The pivot of the study's runs after $after; the value of hyperparameter i is bound as $n<i>."""
-    pivot = "".join(f',\n        first(h.{"value_num" if numeric else "value"}) filter (where h.name = $n{i}) as "{name}"'
-                    for i, (name, numeric) in enumerate(names))
+    pivot = "".join(f',\n        first(h.{"value_num" if numeric else "value"}) filter (where h.name = $n{i}) as '
+                    f"{limits.sql_ident(name)}" for i, (name, numeric) in enumerate(names))
     return (SQL_DIR / "wide_pivot.sql").read_text().format(pivot=pivot)
 
 

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from pipeline import hpbandster_compat
+from pipeline import cli, hpbandster_compat, limits
 from pipeline.datasets import DataSpec
 from pipeline.runner import Runner, resolve_device
 
@@ -110,15 +110,25 @@ def wait_for_nameserver(host: str, port: int, seconds: float) -> bool:
 def run_worker(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(prog=PROG, description="Join a distributed ensemble as a worker.")
     parser.add_argument("--nameserver", required=True, help="address of the master's nameserver")
-    parser.add_argument("--port", type=int, required=True, help="port of the master's nameserver")
+    parser.add_argument("--port", type=limits.number(int, limits.WORKER_PORT), required=True,
+                        help="port of the master's nameserver")
     parser.add_argument("--run-id", required=True, help="run id the master printed (default there: the study name)")
     parser.add_argument("--host", default=None, help="address of this machine that the master can reach")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--timeout", type=float, default=60.0,
+    seconds = limits.number(float, limits.WAIT_SECONDS)
+    parser.add_argument("--timeout", type=seconds, default=60.0,
                         help="seconds to wait for new work before leaving once the master is gone")
-    parser.add_argument("--wait", type=float, default=300.0,
+    parser.add_argument("--wait", type=seconds, default=300.0,
                         help="seconds to wait for the master's nameserver to come up")
     args = parser.parse_args(argv)
+    try:
+        cli.check_host(args.nameserver, "--nameserver")
+        cli.check_study(args.run_id, "--run-id")
+        cli.check_device(args.device)
+        if args.host is not None:
+            cli.check_listen(args.host, 0)  # the worker's own Pyro daemon listens there
+    except cli.UsageError as err:
+        parser.exit(2, f"{PROG}: error: {err}\n")
     if not wait_for_nameserver(args.nameserver, args.port, args.wait):
         parser.exit(1, f"{PROG}: error: no nameserver answered at {args.nameserver}:{args.port} within "
                        f"{args.wait:.0f} s; start the master first and pass the address and port it printed\n")

@@ -122,11 +122,11 @@ def test_an_evaluation_that_raises_is_a_failed_run(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--eta", "1"], "--eta must be above 1"),
-    (["--min-budget", "10"], "need 0 < --min-budget <= --max-budget"),
+    (["--eta", "1"], "argument --eta: 1 is out of range"),
+    (["--min-budget", "10"], "need 0 < min budget <= max budget"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["--optimizer", "grid"], "argument --optimizer: invalid choice"),
-    (["--iterations", "0"], "--iterations must be at least 1"),
+    (["--iterations", "0"], "argument --iterations: 0 is out of range"),
     (["--space", "missing.toml"], "space file missing.toml does not exist"),
 ])
 def test_bad_sweep_input_is_refused_and_writes_nothing(tmp_path, capsys, extra, message):

@@ -109,11 +109,11 @@ def _not_a_warehouse(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--datasets", "digits,imagenet"], "unknown dataset(s) imagenet"),
+    (["--datasets", "digits,imagenet"], "unknown dataset(s) 'imagenet'"),
     (["--bogus-flag", "1"], "unrecognized arguments: --bogus-flag"),
-    (["--runs", "-5"], "--runs must be at least 1"),
-    (["--epochs", "many"], "argument --epochs: invalid int value"),
-    (["--workers", "-1"], "--workers must be 0"),
+    (["--runs", "-5"], "argument --runs: -5 is out of range"),
+    (["--epochs", "many"], "argument --epochs: 'many' is not a whole number"),
+    (["--workers", "-1"], "argument --workers: -1 is out of range"),
     (["--channels", "2"], "argument --channels: invalid choice"),
     (["--space", "no/such/space.toml"], "space file no/such/space.toml does not exist"),
     (["--device", "cuda"], "no CUDA device"),
@@ -162,5 +162,5 @@ def test_continuing_a_study_with_other_settings_is_refused(tiny_warehouse, capsy
 def test_the_command_line_exits_non_zero_for_bad_input(tmp_path):
     result = run_cli("-m", "pipeline.ensemble", "--study", "x", "--runs", "0", "--warehouse", str(tmp_path / "w.duckdb"))
     assert result.returncode == 2
-    assert "--runs must be at least 1" in result.stderr
+    assert "argument --runs: 0 is out of range" in result.stderr
     assert not (tmp_path / "w.duckdb").exists()

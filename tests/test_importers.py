@@ -311,8 +311,8 @@ BAD_TABLE_FLAGS = {
     "malformed mapping": (["{csv}", "--map", "learning rate"], ["expected COLUMN=HYPERPARAMETER"]),
     "unknown flag": (["{csv}", "--bogus"], ["unrecognized arguments: --bogus"]),
     "names differing only in case": (["{csv}", "--map", "learning rate=OPTIMIZER"],
-                                     ["'OPTIMIZER' and 'optimizer' differ only in case", "rename one"]),
-    "name of the run key": (["{csv}", "--map", "learning rate=run_id"], ["'run_id' cannot be used", "rename it"]),
+                                     ["'OPTIMIZER' and 'optimizer' differ only in case", "rename it with --map"]),
+    "name of the run key": (["{csv}", "--map", "learning rate=run_id"], ["'run_id' is taken", "rename it"]),
 }
 
 

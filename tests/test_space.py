@@ -55,9 +55,9 @@ def test_conditions_leave_inactive_parameters_out():
 
 
 @pytest.mark.parametrize("tables, message", [
-    ({"x": {"low": 2, "high": 1}}, "above high"),
+    ({"x": {"low": 2, "high": 1}}, "below high"),
     ({"x": {"low": 0, "high": 1, "log": True}}, "low > 0"),
-    ({"x": {"choices": []}}, "non-empty"),
+    ({"x": {"choices": []}}, "list of 1 to"),
     ({"x": {"low": 1}}, "both 'low' and 'high'"),
     ({"x": {"choices": [1], "typo": 1}}, "unknown keys"),
     ({"x": {"choices": [1], "when": {"later": [1]}}}, "declared above"),

@@ -7,10 +7,12 @@ gets its own copy. Each wall is also attacked on its own, as if the others had a
 
 import io
 import itertools
+import threading
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -261,6 +263,23 @@ def test_columns_nothing_downstream_can_hold_come_back_as_text(built):
     frame.write_parquet(io.BytesIO())
 
 
+def test_text_made_from_infinite_dates_is_cut_to_the_byte_limit_again(built):
+    """Infinite timestamps become text after the byte cap was applied; text is longer, so the answer is cut
+    again (it overran the file-size limit and showed an internal error)."""
+    columns = ", ".join(f"t as t{i}" for i in range(20))
+    frame, truncated = run_query(built, "with x as (select case when range = 0 then 'infinity'::timestamp else "
+                                        "timestamp '2020-01-01' + to_seconds(range) end as t from range(10000)) "
+                                        f"select {columns} from x", max_bytes=1_000_000)
+    assert truncated == "bytes" and 0 < frame.height < 10000 and frame.estimated_size() <= 1_000_000
+    assert frame["t0"][0] == "infinity" and frame["t19"][1] == "2020-01-01 00:00:01"
+
+
+def test_thousands_of_columns_named_alike_are_answered_with_unique_names(built):
+    frame, _ = run_query(built, "select " + ", ".join(["1"] * 3000) + ", 2 as \"1_1\"")
+    assert frame.width == 3001 and len(set(frame.columns)) == 3001
+    assert frame.columns[:3] == ["1", "1_1", "1_2"] and frame.columns[-1] == "1_1_1"
+
+
 def test_a_long_query_is_stopped_at_the_time_limit(built):
     start = time.monotonic()
     with pytest.raises(QueryRefused, match="time limit of 1 s"):
@@ -331,7 +350,7 @@ def test_the_snapshot_wall_holds_without_the_statement_check(copy):
     """Second wall, on its own: the issue's attack run straight on the sandbox's connection, unchecked,
     hits only the private copy; the copy is then thrown away and the next query sees the real data."""
     before = folder_digest(copy.parent)
-    snapshot = SNAPSHOTS.current(copy, lock_wait_s=5)
+    snapshot = SNAPSHOTS.take(copy, lock_wait_s=5)
     assert snapshot.parent != copy.parent
     con = duckdb.connect(str(snapshot), read_only=True, config={**CONNECTION_CONFIG, "memory_limit": "1GB"})
     try:
@@ -345,8 +364,9 @@ def test_the_snapshot_wall_holds_without_the_statement_check(copy):
                 pass
     finally:
         con.close()
+    SNAPSHOTS.give_back(snapshot)
     assert folder_digest(copy.parent) == before
-    SNAPSHOTS.check(snapshot)
+    assert not snapshot.exists()  # the damaged copy is gone
     assert run_query(copy, "select count(*) as n from runs").frame["n"].to_list() == [26]
     assert folder_digest(copy.parent) == before
 
@@ -357,7 +377,7 @@ def test_the_snapshot_wall_holds_without_the_statement_check(copy):
                                        f"copy runs to '{OUTSIDE}'", "select * from read_csv('/etc/passwd')"])
 def test_the_connection_refuses_even_without_the_statement_check(copy, statement):
     """Third wall: the sandbox's connection on its own, as if the statement check had a hole."""
-    snapshot = SNAPSHOTS.current(copy, lock_wait_s=5)
+    snapshot = SNAPSHOTS.take(copy, lock_wait_s=5)
     before = sha256(snapshot)
     con = duckdb.connect(str(snapshot), read_only=True, config={**CONNECTION_CONFIG, "memory_limit": "1GB"})
     try:
@@ -365,22 +385,50 @@ def test_the_connection_refuses_even_without_the_statement_check(copy, statement
             con.execute(statement)
     finally:
         con.close()
+        SNAPSHOTS.give_back(snapshot)
     assert sha256(snapshot) == before and not OUTSIDE.exists()
 
 
-def test_a_snapshot_is_made_once_per_version_and_old_ones_go(copy):
-    first = SNAPSHOTS.current(copy, lock_wait_s=5)
-    assert SNAPSHOTS.current(copy, lock_wait_s=5) == first  # no copy per query
+def test_a_snapshot_is_made_once_per_version_and_old_ones_go_when_unused(copy):
+    first = SNAPSHOTS.take(copy, lock_wait_s=5)
+    SNAPSHOTS.give_back(first)
+    again = SNAPSHOTS.take(copy, lock_wait_s=5)
+    assert again == first  # no copy per query
     with warehouse.write(copy) as con:
         con.execute("update studies set name = 'renamed' where name = 'ens'")
-    second = SNAPSHOTS.current(copy, lock_wait_s=5)
-    assert second != first
     assert "renamed" in run_query(copy, "select name from studies").frame["name"].to_list()
-    for _ in range(2):
-        with warehouse.write(copy) as con:
-            con.execute("update studies set name = name || 'x' where study_id = 1")
-        SNAPSHOTS.current(copy, lock_wait_s=5)
-    assert not first.exists() and not second.exists()  # this version and the one before are kept, no more
+    assert first.exists()  # a query still holds it (one queued while writers wrote)
+    assert run_query(copy, "select count(*) as n from runs").frame["n"].to_list() == [26]
+    SNAPSHOTS.give_back(again)
+    assert not first.exists()  # unused and old: gone
+
+
+def test_queries_queued_behind_a_busy_writer_keep_their_snapshots(copy):
+    """The red team's race: 4 threads querying while a writer changes the file every 50 ms failed 178 of
+    205 queries with "snapshot ... does not exist" (a copy was deleted while a queued query needed it)."""
+    stop = threading.Event()
+
+    def write_often() -> None:
+        while not stop.is_set():
+            with warehouse.write(copy) as con:
+                con.execute("update studies set seed = seed + 1 where study_id = 1")
+            time.sleep(0.05)
+
+    def query(_) -> str:
+        try:
+            return str(run_query(copy, "select seed from studies order by study_id limit 1").frame.height)
+        except QueryRefused as refused:
+            return str(refused)
+
+    writer = threading.Thread(target=write_often)
+    writer.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            outcomes = list(pool.map(query, range(24)))
+    finally:
+        stop.set()
+        writer.join()
+    assert [o for o in outcomes if o != "1" and "busy" not in o] == []
 
 
 # ---- the corpus: every wall at once --------------------------------------------------------------
@@ -421,7 +469,9 @@ from pathlib import Path
 from pipeline.sql_console import run_query, QueryRefused
 hostile = ["select repeat('x', 900000000)", "select unnest(range(1000000000))",
            "select repeat('x', 100000) from range(20000)", "select list(i) from range(400000000) t(i)",
-           "select * from range(1000000000000)"]
+           "select * from range(1000000000000)",
+           "select 1 from " + ",".join(["t"] * 49000)]  # parsing it cost the app 458 MB when the app parsed
+start_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 for query in hostile * 3:
     start = time.monotonic()
     try:
@@ -429,13 +479,13 @@ for query in hostile * 3:
         assert frame.estimated_size() <= {MAX_BYTES}
     except QueryRefused:
         pass
-    assert time.monotonic() - start < 12, query
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    assert time.monotonic() - start < 18, query  # the 10 s limit, and a loaded machine
+print(start_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    peak_mb = int(result.stdout.split()[-1])
-    assert peak_mb < 700, f"the querying process peaked at {peak_mb} MB"
+    start_mb, peak_mb = map(int, result.stdout.split()[-2:])
+    assert peak_mb - start_mb < 150, f"the querying process grew from {start_mb} to {peak_mb} MB"
 
 
 def _sql_page(monkeypatch, path) -> AppTest:

@@ -84,7 +84,7 @@ def test_names_that_cannot_be_columns_are_refused_and_nothing_is_written(tmp_pat
     study_id = new_study(path)
     write(path, study_id, [record(0, lr=0.1)])
     before = sha256(path)
-    for bad, message in (({"lr": 0.1, "LR": 0.2}, "differ only in case"), ({"run_id": 3}, "cannot be named")):
+    for bad, message in (({"lr": 0.1, "LR": 0.2}, "differ only in case"), ({"run_id": 3}, "taken by the run_id column")):
         with pytest.raises(warehouse.WarehouseError, match=message):
             write(path, study_id, [record(1, **bad)])
         assert sha256(path) == before
@@ -115,7 +115,7 @@ def test_an_older_warehouse_is_explained_and_upgraded_in_place(tmp_path):
 def test_upgrade_of_a_missing_file_says_so_and_creates_nothing(tmp_path):
     path = tmp_path / "absent.duckdb"
     done = run_cli("-m", "pipeline.warehouse", "upgrade", "--warehouse", str(path))
-    assert done.returncode == 1 and "no warehouse at" in done.stderr
+    assert done.returncode == 2 and "no warehouse at" in done.stderr
     assert not path.exists()
 
 
