@@ -206,10 +206,11 @@ def _utc(timestamp: float | None) -> datetime | None:
 def _offset_optimizer(cls, offset: int):
     """The optimizer, planning bracket i as bracket i + `offset`: a resumed sweep goes on with the plan.
 
-    hpbandster's config ids keep their local iteration number; the logger adds `offset` back.
+    hpbandster's config ids keep their local iteration number; the logger adds `offset` back. An error
+    while taking in a result (a busy warehouse, ...) stops the sweep (cluster.StopsOnError).
     """
 
-    class Resumed(cls):
+    class Resumed(cluster.StopsOnError, cls):
         def get_next_iteration(self, iteration, iteration_kwargs={}):  # noqa: B006 - hpbandster's signature
             planned = super().get_next_iteration(iteration + offset, iteration_kwargs)
             planned.HPB_iter = iteration  # the master indexes its iterations list by this number
@@ -250,15 +251,11 @@ def run(config: SweepConfig):
             **({"previous_result": warm} if warm is not None else {}))
         logger.master = optimizer
         try:
-            result = optimizer.run(n_iterations=remaining, min_n_workers=config.min_workers or max(1, config.workers))
-            writer.finish_study()
-        except KeyboardInterrupt:
-            writer.flush()
-            print(f"\nstopped: {writer.written} evaluations written; the same command continues with the next "
-                  "bracket", file=sys.stderr)
-            raise SystemExit(130) from None
+            with writer.keeping_runs("evaluations", "the same command continues with the next bracket"):
+                result = optimizer.run(n_iterations=remaining,
+                                       min_n_workers=config.min_workers or max(1, config.workers))
+                writer.finish_study()
         finally:
-            writer.flush()
             bar.close()
             optimizer.shutdown(shutdown_workers=True)
     return result

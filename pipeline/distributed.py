@@ -19,7 +19,6 @@ Every ensemble flag works on the master. Re-running the master command continues
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -72,7 +71,7 @@ class MemberSampler(base_config_generator):
         return job, {"trial": job["trial"]}
 
 
-class EnsembleMaster(Master):
+class EnsembleMaster(cluster.StopsOnError, Master):
     def __init__(self, jobs: list[dict], epochs: int, **kwargs):
         super().__init__(config_generator=MemberSampler(jobs), **kwargs)
         self.n_jobs, self.epochs = len(jobs), epochs
@@ -129,15 +128,10 @@ def run_master(config: MasterConfig) -> int:
                                 result_logger=WarehouseLogger(writer, bar),
                                 logger=logging.getLogger("pipeline.distributed"))
         try:
-            master.run(n_iterations=1, min_n_workers=config.min_workers or max(1, config.workers))
-            writer.finish_study()
-        except KeyboardInterrupt:
-            writer.flush()
-            print(f"\nstopped: {writer.written} networks written; run the same command again to continue",
-                  file=sys.stderr)
-            raise SystemExit(130) from None
+            with writer.keeping_runs("networks", "run the same command again to continue"):
+                master.run(n_iterations=1, min_n_workers=config.min_workers or max(1, config.workers))
+                writer.finish_study()
         finally:
-            writer.flush()
             bar.close()
             master.shutdown(shutdown_workers=True)
     return writer.written

@@ -128,6 +128,20 @@ def worker_devices(device: str, workers: int) -> list[str]:
     return ["cpu"] * (workers or os.cpu_count() or 1)
 
 
+def _stop_workers(procs: list, tasks) -> None:
+    """End the workers however the job stops, and let this process exit: tasks nobody will take are
+    dropped (the queue's feeder thread would otherwise block interpreter exit, writing them into a
+    pipe whose readers are gone)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    tasks.cancel_join_thread()
+
+
 def run(config: EnsembleConfig, space: Space | None = None) -> int:
     """Train the missing members of the study; returns the number of networks written.
 
@@ -156,33 +170,27 @@ def run(config: EnsembleConfig, space: Space | None = None) -> int:
     counts = {"ok": 0, "diverged": 0, "failed": 0}
     bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
     try:
-        received = 0
-        while received < len(todo):
-            try:
-                record = results.get(timeout=0.5)
-            except queue.Empty:
-                if not any(p.is_alive() for p in procs):
-                    break
-                writer.flush_if_due()
-                continue
-            received += 1
-            writer.add(record)
-            counts[record["status"]] += 1
-            bar.set_postfix(counts, refresh=False)
-            bar.update(1)
-        if received == len(todo):
-            writer.finish_study()
-        writer.flush()
-    except KeyboardInterrupt:
-        writer.flush()
-        bar.close()
-        print(f"\nstopped: {writer.written} networks written; run the same command again to continue", file=sys.stderr)
-        raise SystemExit(130) from None
+        with writer.keeping_runs("networks", "run the same command again to continue"):
+            received = 0
+            while received < len(todo):
+                try:
+                    record = results.get(timeout=0.5)
+                except queue.Empty:
+                    if not any(p.is_alive() for p in procs):
+                        break
+                    writer.flush_if_due()
+                    continue
+                received += 1
+                writer.add(record)
+                counts[record["status"]] += 1
+                bar.set_postfix(counts, refresh=False)
+                bar.update(1)
+            if received == len(todo):
+                writer.finish_study()
+            writer.flush()
     finally:
         bar.close()
-        for p in procs:
-            p.terminate()
-            p.join(timeout=10)
+        _stop_workers(procs, tasks)
     written = writer.written
     lost = len(todo) - written
     if lost:

@@ -538,6 +538,33 @@ class RunWriter:
         with write(self.path) as con:
             finish_study(con, self.study_id)
 
+    @contextmanager
+    def keeping_runs(self, unit: str, resume: str):
+        """Around a job's main loop: whatever stops it, the runs written stay and the message says how
+        many, what was lost, and that `resume` continues.
+
+        Ctrl-C writes what is buffered and exits with 130. A warehouse error (busy, ...) comes out with
+        the count added; the buffer is not written again, which would only wait out the same lock.
+        Any other error writes the buffer first, then goes on out.
+        """
+        try:
+            yield
+        except BaseException as err:
+            stop = err
+            if not isinstance(err, WarehouseError):
+                try:
+                    self.flush()  # keep every run that finished before the stop
+                except WarehouseError as failed:
+                    stop = failed
+            lost = f", {len(self.buffer)} finished but not written" if self.buffer else ""
+            note = f"stopped: {self.written} {unit} written by this job{lost}; {resume}"
+            if isinstance(stop, WarehouseError):
+                raise WarehouseError(f"{stop}\n{note}") from None
+            print(f"\n{note}", file=sys.stderr)
+            if isinstance(stop, KeyboardInterrupt):
+                raise SystemExit(130) from None
+            raise
+
 
 def upgrade(path: Path) -> None:
     """Bring a warehouse to SCHEMA_VERSION in place (a write that adds nothing)."""

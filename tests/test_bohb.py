@@ -1,10 +1,11 @@
 """Real hpbandster sweeps (two worker processes on 127.0.0.1) checked against hpbandster's Result."""
 
+import re
 from pathlib import Path
 
 import pytest
 
-from pipeline import bohb, hyperband
+from pipeline import bohb, hyperband, warehouse
 from tests.conftest import run_cli, sha256, sql
 
 TINY_SWEEP = ["--dataset", "digits", "--image-size", "8", "--min-budget", "1", "--max-budget", "9", "--eta", "3",
@@ -181,3 +182,41 @@ def test_ctrl_c_keeps_finished_evaluations_and_the_sweep_continues(tmp_path):
     assert result.returncode == 0, result.stderr
     (total, trials, brackets), = sql(path, "select count(*), count(distinct trial), count(distinct bracket) from runs")
     assert total == trials > kept and brackets == 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserver(tmp_path):
+    """The result logger raised on hpbandster's Pyro thread, and the master waited forever for that result."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+    from tests.test_ensemble import _all_exit, _children, _count, _hold_open
+
+    path = tmp_path / "w.duckdb"
+    job = subprocess.Popen([sys.executable, "-m", "pipeline.bohb", "--study", "b", "--iterations", "8",
+                            "--warehouse", str(path), *TINY_SWEEP], cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, env={**os.environ, warehouse.BUSY_ENV_VAR: "2"})
+    deadline = time.monotonic() + 120
+    while _count(path) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _children(job.pid)
+    held = _hold_open(path)
+    try:
+        code = job.wait(timeout=60)
+        count = held.execute("select count(*) from runs").fetchall()[0][0]
+    finally:
+        held.close()
+        job.kill()
+    err = job.stderr.read()
+    assert code == 2, err
+    assert len(workers) == 2 and _all_exit(workers, within=5), "the stopped sweep's workers kept running"
+    assert "The warehouse is busy" in err and "the same command continues with the next bracket" in err, err
+    assert f"stopped: {count} evaluations written by this job" in err
+    ns_port = int(re.search(r"nameserver on 127\.0\.0\.1:(\d+)", err).group(1))
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", ns_port)) != 0, "the nameserver still listens"

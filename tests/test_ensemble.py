@@ -164,3 +164,50 @@ def test_the_command_line_exits_non_zero_for_bad_input(tmp_path):
     assert result.returncode == 2
     assert "argument --runs: 0 is out of range" in result.stderr
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def _hold_open(path) -> "duckdb.DuckDBPyConnection":
+    """Open the file read-only the way another program does (the duckdb CLI, a notebook): no turnstile."""
+    import duckdb
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=True)
+        except duckdb.IOException:  # the job is writing this instant
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_job_stopped_by_a_busy_warehouse_exits_with_its_workers_and_keeps_what_it_wrote(tmp_path):
+    """The job gave up on a busy warehouse and then never exited (its task queue's feeder thread still
+    writing into a pipe whose readers were gone). It must exit, workers too, keeping every run it wrote."""
+    path = tmp_path / "w.duckdb"
+    job = subprocess.Popen([sys.executable, "-m", "pipeline.ensemble", "--study", "b", "--runs", "400", "--workers",
+                            "2", "--warehouse", str(path), *TINY], cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, env={**os.environ, warehouse.BUSY_ENV_VAR: "2"})
+    deadline = time.monotonic() + 120
+    while _count(path) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _children(job.pid)
+    held = _hold_open(path)
+    try:
+        start = time.monotonic()
+        code = job.wait(timeout=60)
+        took = time.monotonic() - start
+        count = held.execute("select count(*) from runs").fetchall()[0][0]
+    finally:
+        held.close()
+        job.kill()
+    err = job.stderr.read()
+    assert code == 2, err
+    assert took < 20, f"{took:.1f} s to exit after the warehouse got busy: {err}"
+    assert len(workers) >= 2 and _all_exit(workers, within=5), "the stopped job's workers kept running"
+    assert "The warehouse is busy" in err and "run the same command again to continue" in err, err
+    assert f"stopped: {count} networks written by this job" in err
+    assert 5 <= count < 400
+    assert sql(path, "select count(*) from runs r anti join hyperparameters h using (run_id)") == [(0,)]
+    assert sql(path, "select finished_at is null from studies") == [(True,)]
