@@ -111,6 +111,13 @@ def open_sweep(config: SweepConfig, space: Space, path: Path) -> tuple[int, int,
         con.executemany(
             "insert or ignore into sweep_plan (study_id, bracket, bracket_s, round, configs, budget) values (?, ?, ?, ?, ?, ?)",
             [(study_id, r.bracket, r.s, r.round, r.configs, r.budget) for r in rounds])
+        if study is not None and study["finished_at"] is None and next_bracket >= config.iterations:
+            # every asked bracket started; if each round holds its planned evaluations, the job stopped between
+            # its last flush and marking the sweep finished (an interrupted bracket stays partial, unfinished)
+            held = dict(((b, r), n) for b, r, n in con.execute(
+                "select bracket, round, count(*) from runs where study_id = ? group by all", [study_id]).fetchall())
+            if all(held.get((r.bracket, r.round), 0) >= r.configs for r in rounds):
+                warehouse.finish_study(con, study_id)
     return study_id, next_bracket, next_trial
 
 

@@ -83,7 +83,11 @@ def open_study(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int
         if study["kind"] != "ensemble":
             raise UsageError(f"study '{config.study}' is a {study['kind']} study, not an ensemble; pick another --study")
         warehouse.check_same_settings(study, config.settings(), space.to_json())
-        return study["study_id"], warehouse.done_trials(con, study["study_id"])
+        done = warehouse.done_trials(con, study["study_id"])
+        if study["finished_at"] is None and done.issuperset(range(config.runs)):
+            # a job stopped between its last flush and marking the study finished: nothing else would mark it
+            warehouse.finish_study(con, study["study_id"])
+        return study["study_id"], done
 
 
 def pending_members(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int], list[int]]:

@@ -185,6 +185,17 @@ def test_ctrl_c_keeps_finished_evaluations_and_the_sweep_continues(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_resume_that_finds_every_bracket_done_finishes_the_sweep(sweep, capsys):
+    """A kill between the last flush and marking the sweep finished left it unfinished for good."""
+    path, _ = sweep
+    with warehouse.write(path) as con:  # what the kill in that window leaves: every evaluation, no finished_at
+        con.execute("update studies set finished_at = null where name = 's1'")
+    bohb.main(["--study", "s1", "--warehouse", str(path), *TINY_SWEEP, "--iterations", "2"])
+    assert "already holds" in capsys.readouterr().err
+    assert sql(path, "select finished_at is not null from studies where name = 's1'") == [(True,)]
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserver(tmp_path):
     """The result logger raised on hpbandster's Pyro thread, and the master waited forever for that result."""

@@ -211,3 +211,18 @@ def test_a_job_stopped_by_a_busy_warehouse_exits_with_its_workers_and_keeps_what
     assert 5 <= count < 400
     assert sql(path, "select count(*) from runs r anti join hyperparameters h using (run_id)") == [(0,)]
     assert sql(path, "select finished_at is null from studies") == [(True,)]
+
+
+def test_a_resume_that_finds_every_run_done_finishes_the_study(tmp_path, capsys):
+    """A kill between the last flush and marking the study finished left it unfinished for good: every resume
+    said "nothing to do". The resume marks it finished."""
+    path = tmp_path / "w.duckdb"
+    args = ["--study", "w", "--runs", "4", "--workers", "2", "--warehouse", str(path), *TINY]
+    ensemble.main(args)
+    with warehouse.write(path) as con:  # what the kill in that window leaves: every run, no finished_at
+        con.execute("update studies set finished_at = null")
+    capsys.readouterr()
+    ensemble.main(args)
+    assert "nothing to do" in capsys.readouterr().err
+    assert sql(path, "select finished_at is not null from studies") == [(True,)]
+    assert sql(path, "select count(*) from runs") == [(4,)]
