@@ -84,7 +84,8 @@ def bad(tmp_path_factory, clean_warehouse) -> Path:
     for name, text in spaces.items():
         (bad / f"{name}.toml").write_text(text)
     (bad / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
-    (bad / "truncated.duckdb").write_bytes(clean_warehouse.read_bytes()[:20_000])
+    # cut inside its blocks: it opens, then its first read fails (cut in the header, it does not open at all)
+    (bad / "truncated.duckdb").write_bytes(clean_warehouse.read_bytes()[:300_000])
     duckdb.connect(str(bad / "other.duckdb")).close()
     (bad / "good.csv").write_text("lr,optimizer,accuracy\n0.1,adam,0.5\n")
     (bad / "lr_lr.csv").write_text("lr,lr,accuracy\n0.1,0.2,0.5\n")
