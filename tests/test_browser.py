@@ -217,3 +217,47 @@ def test_pages_render_and_brush_reaches_combinations(app_url, tmp_path):
             shared.screenshot(path=tmp_path / "combinations_from_link.png", full_page=True)
         finally:
             browser.close()
+
+
+def _run_sql(page: Page, query: str) -> None:
+    editor = page.locator('[data-testid="stTextArea"] textarea').first
+    editor.fill(query)
+    editor.press("Control+Enter")  # commits the text; the Run button then reruns with it
+    page.get_by_role("button", name="Run").click()
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
+
+
+@pytest.mark.timeout(180)
+def test_sql_page_refuses_in_words_and_downloads_what_it_shows(app_url, demo_warehouse, tmp_path):
+    """What the issue saw in the browser: `update extensions` showed a traceback with file paths, and an
+    infinite timestamp broke the CSV download and left the page on "Running"."""
+    before = {p.name: p.read_bytes() for p in demo_warehouse.parent.iterdir()}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
+            page.goto(app_url + "/sql")
+            _settled(page, "SQL", dataframe=True)
+
+            for hostile, words in [("update extensions", "cannot run here"),
+                                   (f"copy (pivot (select 1 as a, 'x' as s) on s) to '{demo_warehouse}' "
+                                    "(format csv, use_tmp_file false)", "expands into several"),
+                                   ("select * from read_text('/etc/passwd')", "cannot run here")]:
+                _run_sql(page, hostile)
+                error = page.locator('[data-testid="stMain"] [data-testid="stAlert"]').filter(has_text=words)
+                error.first.wait_for(timeout=WAIT_MS)
+                assert "Traceback" not in error.first.inner_text()
+                _settled(page, "SQL")
+
+            _run_sql(page, "select 'infinity'::timestamp as forever, timestamp '2024-05-01 12:00' as then, 7 as n")
+            _settled(page, "SQL", dataframe=True)
+            assert "1 row, 3 columns" in page.locator('[data-testid="stMain"]').inner_text()
+            with page.expect_download(timeout=WAIT_MS) as download:
+                page.get_by_role("button", name="Download CSV").click()
+            csv = Path(download.value.path()).read_text()
+            assert csv.splitlines() == ["forever,then,n", "infinity,2024-05-01T12:00:00.000000,7"]
+            _settled(page, "SQL", dataframe=True)
+            page.screenshot(path=tmp_path / "sql_after_attacks.png", full_page=True)
+        finally:
+            browser.close()
+    assert {p.name: p.read_bytes() for p in demo_warehouse.parent.iterdir()} == before
