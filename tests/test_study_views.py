@@ -249,3 +249,25 @@ def test_runs_table_shows_each_runs_own_values_and_inactive_ones_empty_and_last(
         active = [v for v in variants if v is not None]
         assert variants == active + [None] * (len(variants) - len(active))
         assert active == sorted(active, reverse=descending) and {"nesterov", "plain"} == set(active)
+
+
+def test_a_name_with_a_double_quote_from_an_older_warehouse_loads_as_it_is(tmp_path):
+    """Today's writers refuse a '"' in a name, but a warehouse written by other tools may hold one; the
+    study load quotes it instead of pasting it into SQL."""
+    import duckdb
+
+    from pipeline import warehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    with warehouse.write(path) as con:
+        study_id = warehouse.create_study(con, name="q", kind="ensemble", search_space=None, settings={}, seed=0,
+                                          param_types={"ab": "text"})
+        warehouse.insert_runs(con, study_id, [{"trial": i, "status": "ok", "dataset": "d", "test_accuracy": 0.5,
+                                               "epochs": 1, "hyperparameters": {"ab": "xy"[i % 2]}, "curve": []}
+                                              for i in range(4)])
+    con = duckdb.connect(str(path))
+    con.execute("update hyperparameters set name = 'a\"b' where name = 'ab'")
+    con.execute(f'alter table wide.study_{study_id} rename column ab to "a""b"')
+    con.close()
+    frame = study_frame.load(path, "q")
+    assert [(p.name, p.labels) for p in frame.params[1:]] == [('a"b', ("x", "y"))]
