@@ -314,12 +314,13 @@ def _in_sandbox(snapshot: Path, query: str, max_rows: int, max_bytes: int, timeo
     finally:
         _kill(child)
         shutil.rmtree(workdir, ignore_errors=True)
+        SPARES.refill()  # after, not during: on two cores its imports would slow this query down
 
 
 class Spares:
     """One query process started ahead, its imports done (~0.35 s), waiting for its query on stdin.
 
-    Every query still gets a process of its own: taking the spare starts the next one."""
+    Every query still gets a process of its own: the next spare starts when a query is done."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -332,8 +333,12 @@ class Spares:
                 if spare is not None:
                     _remove_tree(spare[1])
                 spare = _start()
-            self._spare = _start()
             return spare
+
+    def refill(self) -> None:
+        with self._lock:
+            if self._spare is None:
+                self._spare = _start()
 
     def stop(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ It imports only duckdb and pyarrow (about 0.3 s to start).
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 
@@ -338,6 +339,8 @@ def main() -> None:
         status = {"ok": False, "message": f"The query could not be answered ({type(err).__name__}: {err})."}
     with open("status.json", "w") as out:
         json.dump(status, out)
+    # everything is on disk; tearing down DuckDB and Arrow would add ~100 ms to every query's wait
+    os._exit(0)
 
 
 if __name__ == "__main__":
