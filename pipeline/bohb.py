@@ -28,6 +28,7 @@ from pipeline import cli, cluster, hpbandster_compat, hyperband, limits, warehou
 from pipeline.cli import UsageError, flag
 from pipeline.datasets import BUILTIN, STANDARD, DataFlags, DatasetError
 from pipeline.space import Space, SpaceError, load_space
+from pipeline.train import check_space
 from pipeline.worker import TIME_FIELDS
 
 hpbandster_compat.install()
@@ -86,6 +87,8 @@ def load_sweep_space(config: SweepConfig) -> Space:
         raise UsageError(f"budget = epochs needs budgets from 1 to {limits.EPOCHS[1]:,} epochs, got --min-budget "
                          f"{config.min_budget:g} and --max-budget {config.max_budget:g}")
     space.to_configspace(config.seed)  # what ConfigSpace refuses is refused now, before the study is written
+    # so is a space every evaluation of which would fail: the trainer gets each configuration with [fixed]
+    check_space(space, (config.channels, config.image_size, config.image_size), source=config.space, with_fixed=True)
     return space
 
 
@@ -247,18 +250,18 @@ def run(config: SweepConfig):
                 "seed": config.seed, "budget_resource": space.budget, "epochs": config.epochs,
                 "max_budget": config.max_budget}
     with cluster.local_cluster(run_id=run_id, host=config.host, port=config.port, workers=config.workers,
-                               device=config.device, settings=settings) as (ns_host, ns_port):
+                               device=config.device, settings=settings) as local:
         writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
         bar = tqdm(total=planned, unit="eval", desc=config.study, dynamic_ncols=True)
         logger = SweepLogger(writer, config, first_trial=first_trial, offset=offset, bar=bar)
         optimizer = _offset_optimizer(OPTIMIZERS[config.optimizer], offset)(
             configspace=configspace, run_id=run_id, eta=config.eta, min_budget=config.min_budget,
-            max_budget=config.max_budget, nameserver=ns_host, nameserver_port=ns_port, host=config.host,
+            max_budget=config.max_budget, nameserver=local.host, nameserver_port=local.port, host=config.host,
             result_logger=logger, ping_interval=cluster.DISCOVERY_SECONDS, logger=logging.getLogger("pipeline.bohb"),
             **({"previous_result": warm} if warm is not None else {}))
         logger.master = optimizer
         try:
-            with writer.keeping_runs("evaluations", "the same command continues with the next bracket"):
+            with writer.keeping_runs("evaluations", "the same command continues with the next bracket"), local.watch(optimizer):
                 result = optimizer.run(n_iterations=remaining,
                                        min_n_workers=config.min_workers or max(1, config.workers))
                 writer.finish_study()
@@ -294,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         schedule(argv[1:])
         return
     cli.main(SweepConfig, run, argv, prog=PROG, description=__doc__.split("\n\n")[0],
-             errors=(UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError))
+             errors=(UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError, cluster.WorkersLost))
 
 
 if __name__ == "__main__":

@@ -120,15 +120,15 @@ def run_master(config: MasterConfig) -> int:
                      "hyperparameters": hyperparameters, "data_spec": asdict(config.data_spec)})
     run_id = config.run_id or config.study
     with cluster.local_cluster(run_id=run_id, host=config.host, port=config.port, workers=config.workers,
-                               device=config.device) as (ns_host, ns_port):
+                               device=config.device) as local:
         writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
         bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
-        master = EnsembleMaster(jobs, config.epochs, run_id=run_id, nameserver=ns_host, nameserver_port=ns_port,
+        master = EnsembleMaster(jobs, config.epochs, run_id=run_id, nameserver=local.host, nameserver_port=local.port,
                                 host=config.host, ping_interval=cluster.DISCOVERY_SECONDS,
                                 result_logger=WarehouseLogger(writer, bar),
                                 logger=logging.getLogger("pipeline.distributed"))
         try:
-            with writer.keeping_runs("networks", "run the same command again to continue"):
+            with writer.keeping_runs("networks", "run the same command again to continue"), local.watch(master):
                 master.run(n_iterations=1, min_n_workers=config.min_workers or max(1, config.workers))
                 writer.finish_study()
         finally:
@@ -138,7 +138,7 @@ def run_master(config: MasterConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(MasterConfig, run_master, argv, prog=PROG, description=__doc__.split("\n\n")[0], errors=JOB_ERRORS)
+    cli.main(MasterConfig, run_master, argv, prog=PROG, description=__doc__.split("\n\n")[0], errors=(*JOB_ERRORS, cluster.WorkersLost))
 
 
 if __name__ == "__main__":

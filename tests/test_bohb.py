@@ -108,7 +108,10 @@ def test_resume_adds_the_next_bracket_only(sweep, capsys):
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_an_evaluation_that_raises_is_a_failed_run(tmp_path):
+def test_an_evaluation_that_raises_is_a_failed_run(tmp_path, monkeypatch):
+    # the sweep refuses such a space before it starts (tests/test_bad_input.py); without that check, the
+    # workers' exception must still become a failed run
+    monkeypatch.setattr(bohb, "check_space", lambda *args, **kwargs: None)
     space = tmp_path / "space.toml"
     space.write_text((Path(bohb.__file__).parent / "spaces" / "bohbvis.toml").read_text()
                      .replace('choices = ["adam", "sgd", "rms"]', 'choices = ["adam", "no_such_optimizer"]')
@@ -116,7 +119,7 @@ def test_an_evaluation_that_raises_is_a_failed_run(tmp_path):
     path = tmp_path / "w.duckdb"
     bohb.main(["--study", "f", "--space", str(space), "--optimizer", "hyperband", "--iterations", "1",
                "--warehouse", str(path), *TINY_SWEEP])
-    failed = sql(path, """select count(*), count(*) filter (where error like '%unknown optimizer%') from runs
+    failed = sql(path, """select count(*), count(*) filter (where error like '%optimizer = "no_such_optimizer" cannot be used%') from runs
                           r join hyperparameters h using (run_id) where h.name = 'optimizer' and h.value = 'no_such_optimizer'""")
     assert failed[0][0] > 0 and failed[0][0] == failed[0][1]
     assert sql(path, "select count(*) from runs where status = 'failed'") == [(failed[0][0],)]
@@ -228,6 +231,51 @@ def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserv
     assert len(workers) == 2 and _all_exit(workers, within=5), "the stopped sweep's workers kept running"
     assert "The warehouse is busy" in err and "the same command continues with the next bracket" in err, err
     assert f"stopped: {count} evaluations written by this job" in err
+    ns_port = int(re.search(r"nameserver on 127\.0\.0\.1:(\d+)", err).group(1))
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", ns_port)) != 0, "the nameserver still listens"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_sweep_whose_local_workers_all_die_stops_keeping_its_runs(tmp_path):
+    """Every local worker killed (OOM, kill -9) and no remote one: the master waited for workers forever."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from pipeline import cluster
+    from tests.conftest import ROOT
+    from tests.test_ensemble import _all_exit, _children, _count
+
+    path = tmp_path / "w.duckdb"
+    job = subprocess.Popen([sys.executable, "-m", "pipeline.bohb", "--study", "d", "--iterations", "8",
+                            "--warehouse", str(path), *TINY_SWEEP], cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, env={**os.environ, cluster.WORKERLESS_ENV_VAR: "2"})
+    try:
+        deadline = time.monotonic() + 30
+        while _count(path) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = _children(job.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        code = job.wait(timeout=15)  # the 2 s grace, and the dispatcher noticing the deaths
+    finally:
+        job.kill()
+    err = job.stderr.read()
+    assert code == 2, err
+    assert _all_exit(workers, within=1)
+    for pid in workers:
+        assert f"worker {pid}: killed by SIGKILL" in err, err
+    assert "every local worker exited and no worker joined within 2 s" in err, err
+    note = re.search(r"stopped: (\d+) evaluations written by this job; the same command continues", err)
+    written = int(note.group(1))
+    assert "finished but not written" not in err and sql(path, "select count(*) from runs") == [(written,)]
+    assert written >= 3
     ns_port = int(re.search(r"nameserver on 127\.0\.0\.1:(\d+)", err).group(1))
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", ns_port)) != 0, "the nameserver still listens"

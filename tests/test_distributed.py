@@ -56,3 +56,38 @@ def test_a_worker_without_a_master_gives_up_with_a_message():
                      "--run-id", "nobody", "--wait", "1")
     assert result.returncode == 1
     assert "no nameserver answered at 127.0.0.1" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_master_whose_local_workers_all_die_stops_keeping_its_runs(tmp_path):
+    """Every local worker killed and no remote one: the master waited for workers forever."""
+    import os
+    import re
+    import signal
+    import time
+
+    from pipeline import cluster
+    from tests.test_ensemble import _all_exit, _children, _count
+
+    path = tmp_path / "w.duckdb"
+    job = subprocess.Popen([sys.executable, "-m", "pipeline.distributed", "--study", "d", "--runs", "2000",
+                            "--workers", "2", "--warehouse", str(path), *TINY], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, cluster.WORKERLESS_ENV_VAR: "2"})
+    try:
+        deadline = time.monotonic() + 30
+        while _count(path) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = _children(job.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        code = job.wait(timeout=15)
+    finally:
+        job.kill()
+    err = job.stderr.read()
+    assert code == 2 and _all_exit(workers, within=1), err
+    assert "every local worker exited and no worker joined within 2 s" in err, err
+    written = int(re.search(r"stopped: (\d+) networks written by this job; run the same command again", err).group(1))
+    assert written >= 3 and sql(path, "select count(*) from runs") == [(written,)]
