@@ -25,6 +25,7 @@ from pipeline.cli import UsageError, flag
 from pipeline.datasets import BUILTIN, STANDARD, DataFlags, DatasetError, DataSpec, load
 from pipeline.runner import Runner, resolve_device, run_seed
 from pipeline.space import Space, SpaceError, load_space
+from pipeline.train import check_space
 
 PROG = "python -m pipeline.ensemble"
 # Settings that decide what a study's runs are; a resumed study must match them exactly.
@@ -68,6 +69,8 @@ def load_ensemble_space(config: EnsembleConfig) -> Space:
     unknown = [d for d in space["dataset"].choices if d not in BUILTIN + STANDARD]
     if unknown:
         raise SpaceError(f"space {config.space} names unknown dataset(s) {', '.join(map(str, unknown))}")
+    # every network would fail on a parameter the trainer lacks or cannot use; refused before the study row
+    check_space(space, (config.channels, config.image_size, config.image_size), source=config.space, with_fixed=False)
     return space
 
 

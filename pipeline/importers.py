@@ -359,6 +359,23 @@ def _plan_rows(con, study_id: int, records: list[dict], plan) -> list[tuple]:
             for b in brackets for r in hyperband.bracket_rounds(b, *plan)]
 
 
+def _log_bytes(file: Path) -> bytes:
+    """The file whole, refused unread above limits.MAX_LOG_FILE_BYTES and unparsed above MAX_LOG_LINES lines."""
+    advice = ("far beyond a real sweep's log (hundreds of bytes an evaluation); check that it is what hpbandster's "
+              "json_result_logger wrote, or import a copy of the folder that keeps the first lines")
+    too_big = UsageError(f"{file} is larger than {limits.MAX_LOG_FILE_BYTES:,} bytes, {advice}")
+    if file.stat().st_size > limits.MAX_LOG_FILE_BYTES:
+        raise too_big
+    with open(file, "rb") as handle:
+        data = handle.read(limits.MAX_LOG_FILE_BYTES + 1)  # the sweep may still be writing it
+    if len(data) > limits.MAX_LOG_FILE_BYTES:
+        raise too_big
+    if data.count(b"\n") > limits.MAX_LOG_LINES:
+        raise UsageError(f"{file} has more than {limits.MAX_LOG_LINES:,} lines (a study holds at most "
+                         f"{limits.RUNS[1]:,} runs), {advice}")
+    return data
+
+
 def _read_log(logdir: Path) -> tuple[dict, list[_Evaluation], dict[str, str]]:
     """The configurations, evaluations and file sha256s of a json_result_logger folder, validated."""
     if not logdir.is_dir():
@@ -369,8 +386,8 @@ def _read_log(logdir: Path) -> tuple[dict, list[_Evaluation], dict[str, str]]:
         if not file.is_file():
             raise UsageError(f"{file} does not exist; is {logdir} a json_result_logger directory?")
     # results first: a config is logged before its result, so every result read has its config
-    results_data = results_path.read_bytes()
-    configs_data = configs_path.read_bytes()
+    results_data = _log_bytes(results_path)
+    configs_data = _log_bytes(configs_path)
     configs = _read_configs(configs_path, configs_data)
     evaluations = _read_results(results_path, results_data, configs, configs_path)
     _check_names({n: None for config, _ in configs.values() for n in config if n != "dataset"}, str(configs_path),
@@ -470,6 +487,10 @@ def _load_table(con, file: Path) -> dict[str, str]:
     """Read FILE into table `source`; returns its columns and DuckDB types, in file order."""
     if not file.is_file():
         raise UsageError(f"{file} does not exist (expected a CSV or Parquet file, one row per network)")
+    if file.stat().st_size > limits.MAX_TABLE_FILE_BYTES:
+        raise UsageError(f"{file} is larger than {limits.MAX_TABLE_FILE_BYTES:,} bytes, far beyond a table of "
+                         f"{limits.RUNS[1]:,} networks (the most a study holds); import the rows and columns you "
+                         "need from a smaller file (or Parquet, which is compressed)")
     reader = "read_parquet" if file.suffix.lower() in PARQUET_SUFFIXES else "read_csv"
     kind = "Parquet" if reader == "read_parquet" else "CSV"
     try:
@@ -485,6 +506,10 @@ def _load_table(con, file: Path) -> dict[str, str]:
         if isinstance(err, UsageError):
             raise
         raise UsageError(f"cannot read {file} as {kind}: {str(err).splitlines()[0]}") from None
+    rows = con.execute("select count(*) from source").fetchall()[0][0]
+    if rows > limits.RUNS[1]:
+        raise UsageError(f"{file} has {rows:,} rows, more than the {limits.RUNS[1]:,} networks a study holds; "
+                         "split it into several files, each imported as its own --study")
     return dict(con.execute("select column_name, data_type from duckdb_columns() "
                             "where table_name = 'source' order by column_index").fetchall())
 
@@ -629,7 +654,8 @@ def import_table(options: TableImport) -> int:
         kinds = {c: _kind(columns[c]) for c in names}
         staged = _stage_table(con, accuracy, dataset, names, kinds)
         space = _table_space(con, names, kinds)
-    sha256 = _sha256(file.read_bytes())
+    with open(file, "rb") as handle:  # in chunks: the file may be gigabytes
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     study, _ = _stored_study(path, options.study)
     if study is not None:
         if study["settings"].get("sha256") == sha256:

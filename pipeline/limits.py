@@ -44,6 +44,21 @@ MAX_ABS_VALUE = 1e15  # ends of a numeric range: exact as a double, and high - l
 MAX_SPACE_FILE_BYTES = 1_000_000
 MAX_NAME_CHARS = 64  # a hyperparameter name: a column name people type in SQL
 MAX_STUDY_NAME_CHARS = 128
+# An hpbandster log is read whole and parsed into Python objects (several times the file in memory).
+# A line of results.json is ~200-500 bytes (a few KB with curves in its info); a real sweep logs
+# thousands of evaluations, and a study holds at most RUNS[1] runs, one per line.
+MAX_LOG_FILE_BYTES = 512 * 2**20  # configs.json or results.json
+MAX_LOG_LINES = RUNS[1]
+# A table to import: 1,000,000 networks (RUNS[1]) of 100 hyperparameters at ~20 characters a cell is
+# ~2 GB of CSV; DuckDB holds about as much in memory while the import checks it.
+MAX_TABLE_FILE_BYTES = 2 * 2**30
+
+# ---- networks a space may ask for (checked by a dry build, pipeline/train.py check_space) ---
+MAX_LAYERS = 100  # convolutions, or fully connected layers: the spaces here use 3-5; a plain stack
+# without skip connections stops learning long before 100, and each layer is a module to build
+MAX_WIDTH = 65_536  # channels of the first block (doubled in the next two) or units of an FC layer; 4,096 is wide
+MAX_NETWORK_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, ~16 GB with gradients and Adam's
+# state: beyond one device; the studies here train networks of 10^3 to 10^6
 
 
 def number(kind: type, bounds: tuple[float, float]):

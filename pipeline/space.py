@@ -76,6 +76,12 @@ class Param:
             return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
         return float(rng.uniform(self.low, self.high))
 
+    def ends(self) -> tuple[Value, ...]:
+        """Every option of a categorical, the two ends of a range (the extremes sample() can return)."""
+        if self.choices is not None:
+            return self.choices
+        return (int(self.low), int(self.high)) if self.integer else (float(self.low), float(self.high))
+
     def to_dict(self) -> dict:
         out: dict = {}
         if self.choices is not None:
@@ -112,6 +118,31 @@ class Space:
             if p.is_active(config):
                 config[p.name] = value
         return config
+
+    def probes(self) -> list[tuple[str, Value, dict[str, Value]]]:
+        """(name, value, configuration) giving each hyperparameter each of its options and both ends of
+        its range once, the others at their first option or low end, the varied one's `when` parents
+        set so that it is active: a few dozen configurations that show whether the code reading them
+        could use every value the space can sample, without sampling thousands."""
+        base = {p.name: p.ends()[0] for p in self.params}
+        out = []
+        for p in self.params:
+            for value in p.ends():
+                chosen = {**base, **self._activating(p), p.name: value}
+                config: dict[str, Value] = {}
+                for q in self.params:  # in declaration order, as sample() decides what is active
+                    if q.is_active(config):
+                        config[q.name] = chosen[q.name]
+                out.append((p.name, value, config))
+        return out
+
+    def _activating(self, param: Param) -> dict[str, Value]:
+        """Parent values under which `param` is active (its parents' own parents included)."""
+        out: dict[str, Value] = {}
+        for parent, allowed in param.when.items():
+            out.update(self._activating(self[parent]))
+            out[parent] = allowed[0]
+        return out
 
     def with_choices(self, name: str, choices: list[Value]) -> Space:
         """The same space with one categorical narrowed or widened to `choices`."""

@@ -9,15 +9,19 @@ per epoch, so the hot loop never waits for the GPU. A non-finite loss ends the r
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
-from pipeline.cnn import build_cnn, count_parameters, flops_per_sample
+from pipeline import limits
+from pipeline.cnn import SWITCH, ConfigError, build_cnn, count_parameters, flops_per_sample, number, option, whole
 from pipeline.datasets import Dataset
+from pipeline.space import Space, SpaceError
 
 EVAL_BATCH = 1024  # images per forward pass when evaluating
 LATENCY_BATCH = 128  # images per timed forward pass for inference latency
@@ -40,17 +44,82 @@ class RunResult:
     curve: list[dict] = field(default_factory=list)  # one dict per epoch
 
 
+# name -> (config, lr, weight decay) -> the optimizer class with its settings; momentum is read only where used
+OPTIMIZERS = {
+    "adam": lambda config, **common: partial(torch.optim.Adam, **common),
+    "rmsprop": lambda config, **common: partial(torch.optim.RMSprop, **common,
+                                                momentum=number(config, "momentum", 0.0, 0.0)),
+    "sgd_momentum": lambda config, **common: partial(torch.optim.SGD, **common,
+                                                     momentum=number(config, "momentum", 0.0, 0.9)),
+}
+OPTIMIZERS |= {"rms": OPTIMIZERS["rmsprop"], "sgd": OPTIMIZERS["sgd_momentum"]}  # BOHBVIS's names
+LR_SCHEDULES = {False: False, "off": False, True: True, "on": True, "cosine": True}  # cosine annealing or none
+
+
+def optimizer_of(config: dict) -> partial:
+    """The optimizer `config` asks for, still to be given a model's parameters: every read, no construction
+    (constructing the first optimizer of a process imports torch._dynamo, ~1 s)."""
+    common = {"lr": number(config, "learning_rate", 0.0, above=True),
+              "weight_decay": number(config, "weight_decay", 0.0, 0.0)}
+    return option(config, "optimizer", OPTIMIZERS)(config, **common)
+
+
 def make_optimizer(config: dict, params) -> torch.optim.Optimizer:
-    lr = float(config["learning_rate"])
-    wd = float(config.get("weight_decay", 0.0))
-    name = config["optimizer"]
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    if name in ("rmsprop", "rms"):
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd, momentum=float(config.get("momentum", 0.0)))
-    if name in ("sgd_momentum", "sgd"):
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(config.get("momentum", 0.9)))
-    raise ValueError(f"unknown optimizer '{name}'")
+    return optimizer_of(config)(params)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the training loop reads of a configuration besides the network and its optimizer."""
+
+    batch_size: int
+    augmentation: bool
+    cosine: bool
+
+    @classmethod
+    def of(cls, config: dict) -> Schedule:
+        return cls(batch_size=whole(config, "batch_size", 1, limits.TRAIN_SIZE[1]),
+                   augmentation=option(config, "augmentation", SWITCH, False),
+                   cosine=option(config, "lr_scheduler", LR_SCHEDULES, False))
+
+
+def check_config(config: dict, in_shape: tuple[int, int, int], num_classes: int = 10) -> int:
+    """Read `config` as train_network does and build its network on the meta device (shapes, no
+    memory); its parameter count. Raises ConfigError for a configuration every run of which would fail.
+
+    No image goes through it: the builder's reads keep its layout consistent (an odd kernel keeps the
+    side it counts on), and the first forward pass on meta imports torch's reference kernels (~1 s).
+    """
+    Schedule.of(config)
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):  # build_cnn seeds torch's global generator
+        model = build_cnn(config, in_shape, num_classes, seed=0)
+    optimizer_of(config)
+    return count_parameters(model)
+
+
+def check_space(space: Space, in_shape: tuple[int, int, int], *, source: str, with_fixed: bool) -> None:
+    """Refuse a space with a configuration train_network cannot use, before a study is written.
+
+    Each probe of the space (every option and range end once, Space.probes) goes through
+    check_config: a parameter the builder or trainer needs and the space lacks, a value they do
+    not take, a network that does not fit the image or one device. `with_fixed`: the job adds the
+    space's [fixed] table to every configuration (sweeps do; an ensemble samples everything).
+    """
+    for name, value, config in space.probes():
+        probe = f"{name} = {json.dumps(value)}, the others at their first option or low end"
+        try:
+            parameters = check_config({**space.fixed, **config} if with_fixed else config, in_shape)
+        except ConfigError as err:
+            where = "search it, or set it in the [fixed] table" if with_fixed else (
+                "an ensemble searches every parameter ([fixed] is for sweeps): give it as choices = [value]"
+                if err.name in space.fixed else f"search it, e.g. [{err.name}] choices = [value]")
+            raise SpaceError(f"--space {source}: {err}" + (f"; {where}" if err.missing else "")) from None
+        except (RuntimeError, ValueError) as err:  # the builder's own (torch's) refusal: name the probe
+            raise SpaceError(f"--space {source}: the network of {probe} cannot be built on {in_shape[1]}-pixel "
+                             f"images ({str(err).splitlines()[0]})") from None
+        if parameters > limits.MAX_NETWORK_PARAMETERS:
+            raise SpaceError(f"--space {source}: the network of {probe} has {parameters:,} parameters, more than "
+                             f"{limits.MAX_NETWORK_PARAMETERS:,}; narrow its widths or layers")
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, *, flip: bool) -> torch.Tensor:
@@ -106,7 +175,8 @@ def _sync(device: torch.device) -> None:
 
 
 def train_network(config: dict, data: Dataset, *, epochs: int, seed: int, device: torch.device) -> RunResult:
-    """Train one network on `data` (already on `device`); never raises for a bad config."""
+    """Train one network on `data` (already on `device`); a divergence is a result, a config the network
+    cannot be built or trained from raises ConfigError (the runner records it as a failed run)."""
     in_shape = tuple(data.x_train.shape[1:])
     # channels_last: oneDNN (CPU) and cuDNN (tensor cores) convolutions run faster in NHWC;
     # measured 20 % less training time on 2 CPU cores (BENCHMARKS.md).
@@ -118,11 +188,12 @@ def train_network(config: dict, data: Dataset, *, epochs: int, seed: int, device
         parameter_count=count_parameters(model), flops_per_sample=flops_per_sample(model, in_shape, device),
     )
     optimizer = make_optimizer(config, model.parameters())
+    schedule = Schedule.of(config)
     scheduler = None
-    if config.get("lr_scheduler") in (True, "on", "cosine"):
+    if schedule.cosine:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
     generator = torch.Generator(device).manual_seed(seed)
-    batch_size = int(config["batch_size"])
+    batch_size = schedule.batch_size
     n = len(data.x_train)
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
@@ -134,7 +205,7 @@ def train_network(config: dict, data: Dataset, *, epochs: int, seed: int, device
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
             xb, yb = data.x_train[idx], data.y_train[idx]
-            if config.get("augmentation"):
+            if schedule.augmentation:
                 xb = augment(xb, generator, flip=data.flip_keeps_label)
             with autocast():
                 logits = model(xb)

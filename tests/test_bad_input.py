@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -22,12 +23,71 @@ import pytest
 
 from pipeline import (app_benchmark, benchmark, bohb, demo, distributed, ensemble, import_benchmark, importers,
                       limits, warehouse, worker)
-from pipeline.space import SpaceError, load_space
+from pipeline.space import SPACES_DIR, SpaceError, load_space
 from tests.conftest import ROOT, run_cli, sha256, sql
 
 CONFIG = [[0, 0, 0], {"lr": 0.1, "optimizer": "adam"}, {"model_based_pick": False}]
 RESULT = [[0, 0, 0], 1.0, {"submitted": 1.0, "started": 2.0, "finished": 3.0}, {"loss": 0.5, "info": {}}, None]
 DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def edited(text: str, drop=(), swap=(), add="") -> str:
+    """A published space file with tables dropped, text swapped and text added."""
+    for table in drop:
+        text, count = re.subn(rf"^\[{table}\].*\n(?:[^\[\n].*\n|\n)*", "", text, flags=re.M)
+        assert count == 1, table
+    for old, new in swap:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text + add
+
+
+# Spaces that parse but that the builder or trainer cannot use: every network would end `failed`.
+# case -> (edit of the published space, what the message says); the file is named after the case.
+ENSEMBLE_SPACE, SWEEP_SPACE = ((SPACES_DIR / f"{name}.toml").read_text() for name in ("ensemble", "bohbvis"))
+UNTRAINABLE_ENSEMBLE = {
+    "no learning rate": ({"drop": ["learning_rate"]}, "learning_rate is missing: use a number above 0; search it"),
+    "no optimizer": ({"drop": ["optimizer"]}, 'optimizer is missing: use one of "adam"'),
+    "no activation": ({"drop": ["activation"]}, 'activation is missing: use one of "relu"'),
+    "no convolutions given": ({"drop": ["conv_layers"]}, "conv_layers is missing"),
+    "no FC width": ({"drop": ["fc_width"]}, "fc_width is missing"),
+    "unknown optimizer": ({"swap": [('"sgd_momentum"]', '"sgd_momentum", "lbfgs"]')]},
+                          'optimizer = "lbfgs" cannot be used: use one of "adam", "rmsprop", "sgd_momentum"'),
+    "unknown activation": ({"swap": [('"tanh"]', '"tanh", "gelu"]')]}, 'activation = "gelu" cannot be used'),
+    "unknown init": ({"swap": [('"glorot_normal"]', '"glorot_normal", "he"]')]}, 'init = "he" cannot be used'),
+    "unknown lr scheduler": ({"add": '\n[lr_scheduler]\nchoices = ["cosine", "step"]\n'},
+                             'lr_scheduler = "step" cannot be used'),
+    "even kernel": ({"swap": [("choices = [3, 5, 7]", "choices = [3, 4]")]},
+                    "kernel_size = 4 cannot be used: use an odd whole number from 1 to 31"),
+    "kernel beyond the 16-pixel image": ({"swap": [("choices = [3, 5, 7]", "choices = [3, 33]")]},
+                                         "kernel_size = 33 cannot be used"),
+    "negative conv width": ({"swap": [("choices = [4, 8, 16]", "choices = [-8, 8]")]}, "conv_width = -8 cannot be used"),
+    "batch size 0": ({"swap": [("choices = [32, 64, 128, 256]", "choices = [0, 32]")]}, "batch_size = 0 cannot be used"),
+    "negative learning rate": ({"swap": [("low = 1e-4\nhigh = 1e-1\nlog = true", "low = -0.1\nhigh = 0.1")]},
+                               "learning_rate = -0.1 cannot be used: use a number above 0"),
+    "negative momentum": ({"add": "\n[momentum]\nlow = -0.5\nhigh = 0.5\n"}, "momentum = -0.5 cannot be used"),
+    "networks beyond one device": ({"swap": [("choices = [4, 8, 16]", "choices = [65536]")]},
+                                   "parameters, more than 1,000,000,000; narrow its widths"),
+    "learning rate only in [fixed]": ({"drop": ["learning_rate"], "add": "\n[fixed]\nlearning_rate = 0.01\n"},
+                                      "[fixed] is for sweeps"),
+}
+UNTRAINABLE_SWEEP = {
+    "no learning rate": ({"drop": ["learning_rate"]}, "learning_rate is missing: use a number above 0; search it, "
+                                                      "or set it in the [fixed] table"),
+    "[fixed] without conv_layers": ({"swap": [("conv_layers = 3\n", "")]}, "conv_layers is missing"),
+    "[fixed] even kernel": ({"swap": [("kernel_size = 3", "kernel_size = 4")]}, "kernel_size = 4 cannot be used"),
+    "[fixed] unknown init": ({"swap": [('init = "glorot_uniform"', 'init = "he"')]}, 'init = "he" cannot be used'),
+    "unknown optimizer": ({"swap": [('["adam", "sgd", "rms"]', '["adam", "sgd", "rms", "lbfgs"]')]},
+                          'optimizer = "lbfgs" cannot be used: use one of "adam"'),
+    "negative hidden size": ({"swap": [("choices = [16, 32, 64]", "choices = [-16, 16]")]},
+                             "hidden_size = -16 cannot be used"),
+    "negative weight decay": ({"swap": [("low = 0.0\nhigh = 1e-3", "low = -1e-3\nhigh = 1e-3")]},
+                              "weight_decay = -0.001 cannot be used"),
+}
+
+
+def untrainable_file(door: str, case: str) -> str:
+    return f"{{bad}}/{door}-{case.replace(' ', '_')}.toml"
 
 
 def write_json_lines(path: Path, *items) -> None:
@@ -84,6 +144,9 @@ def bad(tmp_path_factory, clean_warehouse) -> Path:
     for name, text in spaces.items():
         (bad / f"{name}.toml").write_text(text)
     (bad / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
+    for door, base, cases in (("ensemble", ENSEMBLE_SPACE, UNTRAINABLE_ENSEMBLE), ("sweep", SWEEP_SPACE, UNTRAINABLE_SWEEP)):
+        for case, (edit, _) in cases.items():
+            Path(untrainable_file(door, case).format(bad=bad)).write_text(edited(base, **edit))
     # cut inside its blocks: it opens, then its first read fails (cut in the header, it does not open at all)
     (bad / "truncated.duckdb").write_bytes(clean_warehouse.read_bytes()[:300_000])
     duckdb.connect(str(bad / "other.duckdb")).close()
@@ -119,6 +182,13 @@ def bad(tmp_path_factory, clean_warehouse) -> Path:
     }
     for name, (configs, results) in logs.items():
         write_log(bad / f"log_{name}", configs, results)
+    # absurd sizes: a sparse file one byte over the bound (refused unread), a log and a table one line or row over
+    for file, size in ((write_log(bad / "log_huge") / "results.json", limits.MAX_LOG_FILE_BYTES + 1),
+                       (bad / "huge.csv", limits.MAX_TABLE_FILE_BYTES + 1)):
+        with open(file, "wb") as handle:
+            handle.truncate(size)
+    write_log(bad / "log_long", ["[[0, 0, 0], {}]\n" * limits.MAX_LOG_LINES + "[[0, 0, 0], {}]"], [RESULT])
+    (bad / "long.csv").write_text("lr,accuracy\n" + "0.1,0.5\n" * (limits.RUNS[1] + 1))
     # an export whose studies.parquet holds a 100k-deep search space, and one whose runs.parquet is cut short
     for name in ("deep_export", "corrupt_export"):
         shutil.copytree(demo.DEMO_DIR, bad / name)
@@ -277,6 +347,20 @@ def test_distributed_refuses_a_taken_port_and_bad_flags(files, capsys):
             expect_refusal(distributed.main, ["--study", "s", *WH, *args], fragment, files, capsys)
 
 
+@pytest.mark.parametrize("door, case", [*(("ensemble", c) for c in UNTRAINABLE_ENSEMBLE),
+                                         *(("sweep", c) for c in UNTRAINABLE_SWEEP),
+                                         ("distributed", "no learning rate"), ("distributed", "unknown optimizer")])
+def test_a_space_the_trainer_cannot_use_is_refused(door, case, files, capsys):
+    """Before the study row: a parameter the builder or trainer needs and the space (with [fixed], for a
+    sweep) lacks, or a value they cannot use. Without the check every network of the job ended failed."""
+    cases, main, args = {"ensemble": (UNTRAINABLE_ENSEMBLE, ensemble.main, ["--epochs", "1"]),
+                         "sweep": (UNTRAINABLE_SWEEP, bohb.main, ["--workers", "0"]),
+                         "distributed": (UNTRAINABLE_ENSEMBLE, distributed.main, [])}[door]
+    space = untrainable_file("sweep" if door == "sweep" else "ensemble", case)
+    err = expect_refusal(main, ["--study", "s", *WH, *args, "--space", space], cases[case][1], files, capsys)
+    assert f"--space {space.format(bad=files['bad'])}:" in err
+
+
 WORKER = {
     "port 70000": (["--port", "70000"], "--port"),
     "port zero": (["--port", "0"], "--port"),
@@ -316,6 +400,9 @@ HPBANDSTER = {
     "101 hyperparameters": (["{bad}/log_many"], "more than 100"),
     "nested value": (["{bad}/log_nested_value"], "configs.json: line 1"),
     "garbage": (["{bad}/log_garbage"], "configs.json: line 1"),
+    "results.json over 512 MiB": (["{bad}/log_huge"], f"log_huge/results.json is larger than "
+                                                       f"{limits.MAX_LOG_FILE_BYTES:,} bytes"),
+    "configs.json over 1,000,000 lines": (["{bad}/log_long"], "log_long/configs.json has more than 1,000,000 lines"),
     "study empty": (["{bad}/log_good", "--study", ""], "--study"),
     "warehouse truncated": (["{bad}/log_good", "--warehouse", "{bad}/truncated.duckdb"], "truncated.duckdb"),
 }
@@ -343,6 +430,8 @@ TABLE = {
     "map to spaces": (["{bad}/good.csv", "--params", "lr", "--map", "lr=   "], "empty"),
     "warehouse truncated": (["{bad}/good.csv", "--warehouse", "{bad}/truncated.duckdb"],
                             "truncated.duckdb"),
+    "file over 2 GiB": (["{bad}/huge.csv"], f"huge.csv is larger than {limits.MAX_TABLE_FILE_BYTES:,} bytes"),
+    "1,000,001 rows": (["{bad}/long.csv"], "long.csv has 1,000,001 rows"),
 }
 
 

@@ -76,3 +76,31 @@ def test_space_round_trips_through_json(ensemble_space):
 
     again = Space.from_json(ensemble_space.to_json())
     assert [again.sample(1, i) for i in range(10)] == [ensemble_space.sample(1, i) for i in range(10)]
+
+
+def test_probes_give_every_option_and_range_end_once_with_its_parents_set():
+    space = parse_space({
+        "optimizer": {"choices": ["adam", "sgd"]},
+        "momentum": {"low": 0.0, "high": 1.0, "when": {"optimizer": ["sgd"]}},
+        "layers": {"low": 3, "high": 5, "integer": True},
+    }, source="test")
+    probes = space.probes()
+    assert [(name, value) for name, value, _ in probes] == [
+        ("optimizer", "adam"), ("optimizer", "sgd"), ("momentum", 0.0), ("momentum", 1.0), ("layers", 3), ("layers", 5)]
+    # momentum is only active under sgd: probing it sets its parent; under adam it is absent, as sample() leaves it
+    assert probes[2][2] == {"optimizer": "sgd", "momentum": 0.0, "layers": 3}
+    assert probes[0][2] == {"optimizer": "adam", "layers": 3}
+    assert all(isinstance(config["layers"], int) for _, _, config in probes)
+
+
+def test_published_spaces_pass_the_trainer_check_quickly():
+    """The check a job runs before it writes its study: every probe read and built on the meta device."""
+    import time
+
+    from pipeline.train import check_space
+
+    for name, with_fixed in (("ensemble", False), ("bohbvis", True)):
+        start = time.perf_counter()
+        for size in (4, 16, 512):  # the ends of --image-size: kernel 7 fits a 4-pixel image (2 x 4 - 1)
+            check_space(load_space(name), (3, size, size), source=name, with_fixed=with_fixed)
+        assert time.perf_counter() - start < 1.0, name
