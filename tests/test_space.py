@@ -93,14 +93,10 @@ def test_probes_give_every_option_and_range_end_once_with_its_parents_set():
     assert all(isinstance(config["layers"], int) for _, _, config in probes)
 
 
-def test_published_spaces_pass_the_trainer_check_quickly():
+def test_published_spaces_pass_the_trainer_check():
     """The check a job runs before it writes its study: every probe read and built on the meta device."""
-    import time
-
     from pipeline.train import check_space
 
     for name, with_fixed in (("ensemble", False), ("bohbvis", True)):
-        start = time.perf_counter()
         for size in (4, 16, 512):  # the ends of --image-size: kernel 7 fits a 4-pixel image (2 x 4 - 1)
             check_space(load_space(name), (3, size, size), source=name, with_fixed=with_fixed)
-        assert time.perf_counter() - start < 1.0, name
