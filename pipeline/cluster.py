@@ -6,7 +6,6 @@ machines join with the command printed at start (see pipeline/worker.py).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pipeline import hpbandster_compat
+from pipeline import hpbandster_compat, limits
 from pipeline.worker import publish_settings
 
 hpbandster_compat.install()
@@ -121,17 +120,7 @@ class StopsOnError:
 
 def workerless_seconds() -> float:
     """How long a job whose local workers all exited waits for any worker: $HPW_WORKERLESS_SECONDS, else 30 s."""
-    text = os.environ.get(WORKERLESS_ENV_VAR, "").strip()
-    if not text:
-        return WORKERLESS_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds <= 86_400:  # also refuses nan
-        raise ValueError(f"${WORKERLESS_ENV_VAR} must be a number of seconds from 0 to 86400, got {text!r}; "
-                         f"unset it for the default {WORKERLESS_SECONDS:g} s")
-    return seconds
+    return limits.env_seconds(WORKERLESS_ENV_VAR, WORKERLESS_SECONDS)
 
 
 def _exit_text(code: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import unicodedata
 from collections.abc import Iterable
 
@@ -77,6 +78,21 @@ def number(kind: type, bounds: tuple[float, float]):
 
     parse.__name__ = kind.__name__  # argparse names the type in its own messages
     return parse
+
+
+def env_seconds(variable: str, default: float) -> float:
+    """A wait in seconds from the environment variable `variable` (a day at most), else `default`."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= 86_400:  # also refuses nan
+        raise ValueError(f"${variable} must be a number of seconds from 0 to 86400, got {text!r}; "
+                         f"unset it for the default {default:g} s")
+    return seconds
 
 
 # ---- names that become SQL identifiers -----------------------------------------------------

@@ -121,17 +121,10 @@ def lock_path(path: Path) -> Path:
 
 def busy_seconds() -> float:
     """How long a write waits for the file: $HPW_BUSY_SECONDS, else 120 s."""
-    text = os.environ.get(BUSY_ENV_VAR, "").strip()
-    if not text:
-        return DEFAULT_BUSY_SECONDS
     try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds <= 86_400:  # also refuses nan
-        raise WarehouseError(f"${BUSY_ENV_VAR} must be a number of seconds from 0 to 86400, got {text!r}; "
-                             f"unset it for the default {DEFAULT_BUSY_SECONDS:g} s")
-    return seconds
+        return limits.env_seconds(BUSY_ENV_VAR, DEFAULT_BUSY_SECONDS)
+    except ValueError as err:
+        raise WarehouseError(str(err)) from None
 
 
 def _busy(path: Path, timeout: float, why: str) -> WarehouseBusy:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import bohb, hyperband, warehouse
+from pipeline import bohb, cluster, hyperband, warehouse
+from tests import jobs
 from tests.conftest import run_cli, sha256, sql
 
 TINY_SWEEP = ["--dataset", "digits", "--image-size", "8", "--min-budget", "1", "--max-budget", "9", "--eta", "3",
@@ -202,24 +203,12 @@ def test_a_resume_that_finds_every_bracket_done_finishes_the_sweep(sweep, capsys
 @pytest.mark.timeout(240)
 def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserver(tmp_path):
     """The result logger raised on hpbandster's Pyro thread, and the master waited forever for that result."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import ROOT
-    from tests.test_ensemble import _all_exit, _children, _count, _hold_open
-
     path = tmp_path / "w.duckdb"
-    job = subprocess.Popen([sys.executable, "-m", "pipeline.bohb", "--study", "b", "--iterations", "8",
-                            "--warehouse", str(path), *TINY_SWEEP], cwd=ROOT, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, env={**os.environ, warehouse.BUSY_ENV_VAR: "2"})
-    deadline = time.monotonic() + 120
-    while _count(path) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    workers = _children(job.pid)
-    held = _hold_open(path)
+    job = jobs.start("pipeline.bohb", "--study", "b", "--iterations", "8", "--warehouse", str(path), *TINY_SWEEP,
+                     env={warehouse.BUSY_ENV_VAR: "2"})
+    jobs.wait_for_runs(path, 3, within=120)
+    workers = jobs.children(job.pid)
+    held = jobs.hold_open(path)
     try:
         code = job.wait(timeout=60)
         count = held.execute("select count(*) from runs").fetchall()[0][0]
@@ -228,47 +217,28 @@ def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserv
         job.kill()
     err = job.stderr.read()
     assert code == 2, err
-    assert len(workers) == 2 and _all_exit(workers, within=5), "the stopped sweep's workers kept running"
+    assert len(workers) == 2 and jobs.all_exit(workers, within=5), "the stopped sweep's workers kept running"
     assert "The warehouse is busy" in err and "the same command continues with the next bracket" in err, err
     assert f"stopped: {count} evaluations written by this job" in err
-    ns_port = int(re.search(r"nameserver on 127\.0\.0\.1:(\d+)", err).group(1))
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", ns_port)) != 0, "the nameserver still listens"
+    assert jobs.nameserver_stopped(err)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_sweep_whose_local_workers_all_die_stops_keeping_its_runs(tmp_path):
     """Every local worker killed (OOM, kill -9) and no remote one: the master waited for workers forever."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    from pipeline import cluster
-    from tests.conftest import ROOT
-    from tests.test_ensemble import _all_exit, _children, _count
-
     path = tmp_path / "w.duckdb"
-    job = subprocess.Popen([sys.executable, "-m", "pipeline.bohb", "--study", "d", "--iterations", "8",
-                            "--warehouse", str(path), *TINY_SWEEP], cwd=ROOT, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, env={**os.environ, cluster.WORKERLESS_ENV_VAR: "2"})
+    job = jobs.start("pipeline.bohb", "--study", "d", "--iterations", "8", "--warehouse", str(path), *TINY_SWEEP,
+                     env={cluster.WORKERLESS_ENV_VAR: "2"})
     try:
-        deadline = time.monotonic() + 30
-        while _count(path) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        workers = _children(job.pid)
-        assert len(workers) == 2
-        for pid in workers:
-            os.kill(pid, signal.SIGKILL)
+        jobs.wait_for_runs(path, 3, within=30)
+        workers = jobs.kill_workers(job)
         code = job.wait(timeout=15)  # the 2 s grace, and the dispatcher noticing the deaths
     finally:
         job.kill()
     err = job.stderr.read()
     assert code == 2, err
-    assert _all_exit(workers, within=1)
+    assert jobs.all_exit(workers, within=1)
     for pid in workers:
         assert f"worker {pid}: killed by SIGKILL" in err, err
     assert "every local worker exited and no worker joined within 2 s" in err, err
@@ -276,6 +246,4 @@ def test_a_sweep_whose_local_workers_all_die_stops_keeping_its_runs(tmp_path):
     written = int(note.group(1))
     assert "finished but not written" not in err and sql(path, "select count(*) from runs") == [(written,)]
     assert written >= 3
-    ns_port = int(re.search(r"nameserver on 127\.0\.0\.1:(\d+)", err).group(1))
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", ns_port)) != 0, "the nameserver still listens"
+    assert jobs.nameserver_stopped(err)

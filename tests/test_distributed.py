@@ -1,13 +1,15 @@
 """The distributed ensemble: a master and two workers started as separate processes on 127.0.0.1."""
 
+import re
 import socket
 import subprocess
 import sys
 
 import pytest
 
-from pipeline import warehouse
+from pipeline import cluster, warehouse
 from pipeline.space import load_space
+from tests import jobs
 from tests.conftest import ROOT, TINY, run_cli, sql
 
 
@@ -62,32 +64,17 @@ def test_a_worker_without_a_master_gives_up_with_a_message():
 @pytest.mark.timeout(60)
 def test_a_master_whose_local_workers_all_die_stops_keeping_its_runs(tmp_path):
     """Every local worker killed and no remote one: the master waited for workers forever."""
-    import os
-    import re
-    import signal
-    import time
-
-    from pipeline import cluster
-    from tests.test_ensemble import _all_exit, _children, _count
-
     path = tmp_path / "w.duckdb"
-    job = subprocess.Popen([sys.executable, "-m", "pipeline.distributed", "--study", "d", "--runs", "2000",
-                            "--workers", "2", "--warehouse", str(path), *TINY], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, cluster.WORKERLESS_ENV_VAR: "2"})
+    job = jobs.start("pipeline.distributed", "--study", "d", "--runs", "2000", "--workers", "2",
+                     "--warehouse", str(path), *TINY, env={cluster.WORKERLESS_ENV_VAR: "2"})
     try:
-        deadline = time.monotonic() + 30
-        while _count(path) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        workers = _children(job.pid)
-        assert len(workers) == 2
-        for pid in workers:
-            os.kill(pid, signal.SIGKILL)
+        jobs.wait_for_runs(path, 3, within=30)
+        workers = jobs.kill_workers(job)
         code = job.wait(timeout=15)
     finally:
         job.kill()
     err = job.stderr.read()
-    assert code == 2 and _all_exit(workers, within=1), err
+    assert code == 2 and jobs.all_exit(workers, within=1), err
     assert "every local worker exited and no worker joined within 2 s" in err, err
     written = int(re.search(r"stopped: (\d+) networks written by this job; run the same command again", err).group(1))
     assert written >= 3 and sql(path, "select count(*) from runs") == [(written,)]

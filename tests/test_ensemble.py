@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import ensemble, warehouse
 from pipeline.space import load_space
+from tests import jobs
 from tests.conftest import ROOT, TINY, run_cli, sha256, sql
 
 
@@ -33,35 +34,6 @@ def test_rerun_of_a_finished_study_adds_nothing(tiny_warehouse, capsys):
     assert sha256(tiny_warehouse) == before
 
 
-def _count(path) -> int:
-    try:
-        return sql(path, "select count(*) from runs")[0][0]
-    except Exception:  # noqa: BLE001 - not created yet, or locked by the writer this instant
-        return -1
-
-
-def _state(pid: int) -> tuple[int, str] | None:
-    """(parent pid, state letter) of a live process, None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[1]), fields[0]
-
-
-def _children(pid: int) -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and (_state(int(p.name)) or (0,))[0] == pid]
-
-
-def _all_exit(pids: list[int], *, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if all((_state(pid) or (0, "Z"))[1] == "Z" for pid in pids):  # a zombie has exited, only unreaped
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_kill_9_then_resume_gives_exactly_the_runs_asked_for(tmp_path):
@@ -70,16 +42,16 @@ def test_kill_9_then_resume_gives_exactly_the_runs_asked_for(tmp_path):
     args = [sys.executable, "-m", "pipeline.ensemble", "--study", "k", "--runs", str(runs), "--workers", "2",
             "--warehouse", str(path), *TINY]
     for more in (3, 10):  # two kills at different moments, each after this job has written some runs
-        before = max(_count(path), 0)
+        before = max(jobs.run_count(path), 0)
         job = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while _count(path) < before + more and time.monotonic() < deadline:
+        while jobs.run_count(path) < before + more and time.monotonic() < deadline:
             time.sleep(0.05)
-        workers = _children(job.pid)
+        workers = jobs.children(job.pid)
         os.kill(job.pid, signal.SIGKILL)
         job.wait()
-        assert before + more <= _count(path) < runs
-        assert len(workers) >= 2 and _all_exit(workers, within=30), "the killed job's workers kept running"
+        assert before + more <= jobs.run_count(path) < runs
+        assert len(workers) >= 2 and jobs.all_exit(workers, within=30), "the killed job's workers kept running"
     result = run_cli(*args[1:])
     assert result.returncode == 0, result.stderr
     assert sql(path, "select count(*), count(distinct trial), min(trial), max(trial) from runs") == [(runs, runs, 0, runs - 1)]
@@ -166,34 +138,17 @@ def test_the_command_line_exits_non_zero_for_bad_input(tmp_path):
     assert not (tmp_path / "w.duckdb").exists()
 
 
-def _hold_open(path) -> "duckdb.DuckDBPyConnection":
-    """Open the file read-only the way another program does (the duckdb CLI, a notebook): no turnstile."""
-    import duckdb
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=True)
-        except duckdb.IOException:  # the job is writing this instant
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_job_stopped_by_a_busy_warehouse_exits_with_its_workers_and_keeps_what_it_wrote(tmp_path):
     """The job gave up on a busy warehouse and then never exited (its task queue's feeder thread still
     writing into a pipe whose readers were gone). It must exit, workers too, keeping every run it wrote."""
     path = tmp_path / "w.duckdb"
-    job = subprocess.Popen([sys.executable, "-m", "pipeline.ensemble", "--study", "b", "--runs", "400", "--workers",
-                            "2", "--warehouse", str(path), *TINY], cwd=ROOT, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, env={**os.environ, warehouse.BUSY_ENV_VAR: "2"})
-    deadline = time.monotonic() + 120
-    while _count(path) < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    workers = _children(job.pid)
-    held = _hold_open(path)
+    job = jobs.start("pipeline.ensemble", "--study", "b", "--runs", "400", "--workers", "2", "--warehouse", str(path),
+                     *TINY, env={warehouse.BUSY_ENV_VAR: "2"})
+    jobs.wait_for_runs(path, 5, within=120)
+    workers = jobs.children(job.pid)
+    held = jobs.hold_open(path)
     try:
         start = time.monotonic()
         code = job.wait(timeout=60)
@@ -205,7 +160,7 @@ def test_a_job_stopped_by_a_busy_warehouse_exits_with_its_workers_and_keeps_what
     err = job.stderr.read()
     assert code == 2, err
     assert took < 20, f"{took:.1f} s to exit after the warehouse got busy: {err}"
-    assert len(workers) >= 2 and _all_exit(workers, within=5), "the stopped job's workers kept running"
+    assert len(workers) >= 2 and jobs.all_exit(workers, within=5), "the stopped job's workers kept running"
     assert "The warehouse is busy" in err and "run the same command again to continue" in err, err
     assert f"stopped: {count} networks written by this job" in err
     assert 5 <= count < 400
