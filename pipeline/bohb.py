@@ -261,7 +261,8 @@ def run(config: SweepConfig):
             **({"previous_result": warm} if warm is not None else {}))
         logger.master = optimizer
         try:
-            with writer.keeping_runs("evaluations", "the same command continues with the next bracket"), local.watch(optimizer):
+            keeping = writer.keeping_runs("evaluations", "the same command continues with the next bracket")
+            with keeping, local.watch(optimizer):
                 result = optimizer.run(n_iterations=remaining,
                                        min_n_workers=config.min_workers or max(1, config.workers))
                 writer.finish_study()

@@ -138,7 +138,8 @@ def run_master(config: MasterConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(MasterConfig, run_master, argv, prog=PROG, description=__doc__.split("\n\n")[0], errors=(*JOB_ERRORS, cluster.WorkersLost))
+    cli.main(MasterConfig, run_master, argv, prog=PROG, description=__doc__.split("\n\n")[0],
+             errors=(*JOB_ERRORS, cluster.WorkersLost))
 
 
 if __name__ == "__main__":
