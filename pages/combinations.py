@@ -3,11 +3,11 @@
 import polars as pl
 import streamlit as st
 
-from pipeline import charts, study_views
 from pipeline.analysis import significance
-from pipeline.app_data import current_selection, pair_matrix, sidebar, study_or_stop
-from pipeline.selection import Selection
-from pipeline.study_frame import StudyError
+from pipeline.app import charts, study_views
+from pipeline.app.selection import Selection
+from pipeline.app.state import current_selection, pair_matrix, sidebar, study_or_stop
+from pipeline.app.study_frame import StudyError
 
 TOP_SHARE = 0.05  # default comparison: the best 5 % of the study
 

@@ -3,9 +3,9 @@
 import polars as pl
 import streamlit as st
 
-from pipeline import charts, study_views
-from pipeline.app_data import current_selection, set_selection, sidebar, study_or_stop
-from pipeline.selection import Selection
+from pipeline.app import charts, study_views
+from pipeline.app.selection import Selection
+from pipeline.app.state import current_selection, set_selection, sidebar, study_or_stop
 
 
 def _brushed(event, normalized: bool) -> Selection | None:

@@ -4,7 +4,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from pipeline.app_data import cached_query, sidebar
+from pipeline.app.state import cached_query, sidebar
 
 STATUSES = ("ok", "diverged", "failed")
 

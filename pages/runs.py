@@ -5,8 +5,8 @@ import io
 
 import streamlit as st
 
-from pipeline import study_views
-from pipeline.app_data import current_selection, sidebar, study_or_stop
+from pipeline.app import study_views
+from pipeline.app.state import current_selection, sidebar, study_or_stop
 
 
 def _export(frame, selection, filters, order, descending, fmt: str) -> bytes:

@@ -7,9 +7,18 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from pipeline.app_data import file_version, sidebar
-from pipeline.sql_console import (EXAMPLES, MAX_BYTES, MAX_ROWS, MEMORY_MB, TIMEOUT_S, Answer, QueryBusy,
-                                  QueryRefused, run_query)
+from pipeline.app.sql_console import (
+    EXAMPLES,
+    MAX_BYTES,
+    MAX_ROWS,
+    MEMORY_MB,
+    TIMEOUT_S,
+    Answer,
+    QueryBusy,
+    QueryRefused,
+    run_query,
+)
+from pipeline.app.state import file_version, sidebar
 
 # Few entries: an answer may be up to MAX_BYTES, and the page must stay small whatever people type.
 CACHED_ANSWERS = 8

@@ -3,10 +3,10 @@
 import polars as pl
 import streamlit as st
 
-from pipeline import charts, study_views
 from pipeline.analysis import trellis
-from pipeline.app_data import current_selection, sidebar, study_or_stop
-from pipeline.study_frame import StudyError
+from pipeline.app import charts, study_views
+from pipeline.app.state import current_selection, sidebar, study_or_stop
+from pipeline.app.study_frame import StudyError
 
 
 def _note(row: dict) -> str:

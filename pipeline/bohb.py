@@ -24,12 +24,14 @@ from dataclasses import MISSING, asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline import cli, cluster, hpbandster_compat, hyperband, limits, warehouse
-from pipeline.cli import UsageError, flag
-from pipeline.datasets import BUILTIN, STANDARD, DataFlags, DatasetError
-from pipeline.space import Space, SpaceError, load_space
-from pipeline.train import check_space
-from pipeline.worker import TIME_FIELDS
+from pipeline.core import cli, hpbandster_compat, hyperband, limits
+from pipeline.core.cli import UsageError, flag
+from pipeline.core.protocol import TIME_FIELDS
+from pipeline.core.space import Space, SpaceError, load_space
+from pipeline.jobs import cluster
+from pipeline.training.datasets import BUILTIN, STANDARD, DataFlags, DatasetError
+from pipeline.training.train import check_space
+from pipeline.warehouse import store
 
 hpbandster_compat.install()
 
@@ -62,7 +64,7 @@ class SweepConfig(DataFlags):
                             bounds=limits.MIN_WORKERS)
     host: str = flag("127.0.0.1", "address of this machine that workers can reach")
     port: int = flag(0, "nameserver port (0: any free one, printed at start)", bounds=limits.PORT)
-    warehouse: str | None = flag(None, f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})")
+    warehouse: str | None = flag(None, f"warehouse file (default: ${store.PATH_ENV_VAR} or {store.DEFAULT_PATH})")
     flush_seconds: float = flag(1.0, "write finished evaluations at most this often", bounds=limits.FLUSH_SECONDS)
 
     def validate(self) -> None:
@@ -94,10 +96,10 @@ def load_sweep_space(config: SweepConfig) -> Space:
 
 def open_sweep(config: SweepConfig, space: Space, path: Path) -> tuple[int, int, int]:
     """Create or check the study and store its plan; returns (study_id, next bracket, next trial)."""
-    with warehouse.write(path) as con:
-        study = warehouse.get_study(con, config.study)
+    with store.write(path) as con:
+        study = store.get_study(con, config.study)
         if study is None:
-            study_id = warehouse.create_study(
+            study_id = store.create_study(
                 con, name=config.study, kind=config.optimizer, search_space=space.to_json(),
                 settings=config.settings(), seed=config.seed, param_types=space.param_types())
             next_bracket, next_trial = 0, 0
@@ -105,7 +107,7 @@ def open_sweep(config: SweepConfig, space: Space, path: Path) -> tuple[int, int,
             if study["kind"] != config.optimizer:
                 raise UsageError(f"study '{config.study}' is a {study['kind']} study; it cannot continue as "
                                  f"{config.optimizer}. Pick another --study name or --optimizer {study['kind']}")
-            warehouse.check_same_settings(study, config.settings(), space.to_json())
+            store.check_same_settings(study, config.settings(), space.to_json())
             study_id = study["study_id"]
             next_bracket, next_trial = con.execute(
                 "select coalesce(max(bracket) + 1, 0), coalesce(max(trial) + 1, 0) from runs where study_id = ?",
@@ -117,10 +119,10 @@ def open_sweep(config: SweepConfig, space: Space, path: Path) -> tuple[int, int,
         if study is not None and study["finished_at"] is None and next_bracket >= config.iterations:
             # every asked bracket started; if each round holds its planned evaluations, the job stopped between
             # its last flush and marking the sweep finished (an interrupted bracket stays partial, unfinished)
-            held = dict(((b, r), n) for b, r, n in con.execute(
-                "select bracket, round, count(*) from runs where study_id = ? group by all", [study_id]).fetchall())
+            held = {(b, r): n for b, r, n in con.execute(
+                "select bracket, round, count(*) from runs where study_id = ? group by all", [study_id]).fetchall()}
             if all(held.get((r.bracket, r.round), 0) >= r.configs for r in rounds):
-                warehouse.finish_study(con, study_id)
+                store.finish_study(con, study_id)
     return study_id, next_bracket, next_trial
 
 
@@ -129,7 +131,7 @@ def previous_result(path: Path, study_id: int, space: Space):
 
     Written in hpbandster's own log format and read back with its own reader.
     """
-    with warehouse.read(path) as con:
+    with store.read(path) as con:
         runs = con.execute("""select run_id, config_id, budget, loss, status, error, sampled_as,
                                      epoch(submitted_at), epoch(started_at), epoch(finished_at)
                               from runs where study_id = ? order by trial""", [study_id]).fetchall()
@@ -160,7 +162,7 @@ def previous_result(path: Path, study_id: int, space: Space):
 class SweepLogger:
     """hpbandster result logger (`new_config`, `__call__(job)`) writing runs to the warehouse."""
 
-    def __init__(self, writer: warehouse.RunWriter, config: SweepConfig, *, first_trial: int, offset: int, bar):
+    def __init__(self, writer: store.RunWriter, config: SweepConfig, *, first_trial: int, offset: int, bar):
         self.writer, self.config, self.trial, self.offset, self.bar = writer, config, first_trial, offset, bar
         self.master = None  # set once the optimizer exists: the round of a job is read off its iteration
         self.infos: dict[tuple, dict] = {}
@@ -233,9 +235,9 @@ def run(config: SweepConfig):
     """Run the sweep's remaining brackets; returns hpbandster's Result of this call (None if none)."""
     from tqdm import tqdm
 
-    path = warehouse.resolve_path(config.warehouse)
+    path = store.resolve_path(config.warehouse)
     space = load_sweep_space(config)
-    warehouse.check_writable(path)
+    store.check_writable(path)
     study_id, offset, first_trial = open_sweep(config, space, path)
     remaining = config.iterations - offset
     if remaining <= 0:
@@ -251,7 +253,7 @@ def run(config: SweepConfig):
                 "max_budget": config.max_budget}
     with cluster.local_cluster(run_id=run_id, host=config.host, port=config.port, workers=config.workers,
                                device=config.device, settings=settings) as local:
-        writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
+        writer = store.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
         bar = tqdm(total=planned, unit="eval", desc=config.study, dynamic_ncols=True)
         logger = SweepLogger(writer, config, first_trial=first_trial, offset=offset, bar=bar)
         optimizer = _offset_optimizer(OPTIMIZERS[config.optimizer], offset)(
@@ -298,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         schedule(argv[1:])
         return
     cli.main(SweepConfig, run, argv, prog=PROG, description=__doc__.split("\n\n")[0],
-             errors=(UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError, cluster.WorkersLost))
+             errors=(UsageError, SpaceError, DatasetError, store.WarehouseError, ValueError, cluster.WorkersLost))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import ensemble, limits, warehouse
-from pipeline.space import Space, SpaceError
+from pipeline import ensemble
+from pipeline.core import limits
+from pipeline.core.space import Space, SpaceError
+from pipeline.warehouse import store
 
 DEMO_DIR = Path(__file__).parent.parent / "data" / "demo"
 TABLES = {"studies": "study_id", "runs": "run_id", "hyperparameters": "run_id, name", "curves": "run_id, epoch"}
@@ -30,7 +32,7 @@ BUILD_ARGS = ["--study", "demo-ensemble", "--runs", "1000", "--epochs", "8", "--
 
 
 def export(source: Path, folder: Path) -> None:
-    with warehouse.read(source) as con:
+    with store.read(source) as con:
         for table, order in TABLES.items():
             target = folder / f"{table}.parquet"
             con.execute(f"copy (select * from {table} order by {order}) to {limits.sql_string(str(target))} "
@@ -44,28 +46,28 @@ def _check_folder(folder: Path, flag: str) -> None:
         with tempfile.TemporaryFile(dir=folder):  # tried, not asked: root passes os.access on a read-only mount
             pass
     except OSError as err:
-        raise warehouse.WarehouseError(f"{flag}: folder {folder} cannot take new files ({err.strerror or err}); "
+        raise store.WarehouseError(f"{flag}: folder {folder} cannot take new files ({err.strerror or err}); "
                                        "pass a path in a writable folder") from None
 
 
 def restore(folder: Path, target: Path) -> None:
     """Create `target` from exported Parquet files, atomically (a temp file, then a rename)."""
     if target.exists():
-        raise warehouse.WarehouseError(f"{target} exists already; remove it first to restore the demo into it")
+        raise store.WarehouseError(f"{target} exists already; remove it first to restore the demo into it")
     missing = [t for t in TABLES if not (folder / f"{t}.parquet").exists()]
     if missing:
-        raise warehouse.WarehouseError(f"{folder} lacks {', '.join(missing)}.parquet; rebuild with "
+        raise store.WarehouseError(f"{folder} lacks {', '.join(missing)}.parquet; rebuild with "
                                        "`python -m pipeline.demo build`")
     _check_folder(target.parent, "--warehouse")
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:  # the scratch file and whatever DuckDB puts beside it
         scratch = Path(tmp) / target.name
-        with warehouse.write(scratch) as con:
+        with store.write(scratch) as con:
             for table in TABLES:
                 source = folder / f"{table}.parquet"
                 try:
                     con.execute(f"insert into {table} by name select * from read_parquet(?)", [str(source)])
                 except duckdb.Error as err:
-                    raise warehouse.WarehouseError(f"{source} is not an export of this warehouse's {table} table "
+                    raise store.WarehouseError(f"{source} is not an export of this warehouse's {table} table "
                                                    f"({str(err).splitlines()[0]}); rebuild it with `python -m "
                                                    "pipeline.demo build`") from None
             con.execute("select setval('study_id_seq', (select coalesce(max(study_id), 0) + 1 from studies))")
@@ -73,8 +75,8 @@ def restore(folder: Path, target: Path) -> None:
                 try:
                     types = Space.from_json(space).param_types() if space else {}
                 except SpaceError as err:
-                    raise warehouse.WarehouseError(f"{folder / 'studies.parquet'}: study {limits.shown(name)}: {err}") from None
-                warehouse.create_study_view(con, study_id, name, types)
+                    raise store.WarehouseError(f"{folder / 'studies.parquet'}: study {limits.shown(name)}: {err}") from None
+                store.create_study_view(con, study_id, name, types)
         os.replace(scratch, target)
 
 
@@ -97,20 +99,20 @@ def main(argv: list[str] | None = None) -> None:
         if args.action == "build":
             build(args.folder)
         elif args.action == "export":
-            source = warehouse.resolve_path(args.warehouse)
-            with warehouse.read(source):  # a warehouse, before the folder is touched
+            source = store.resolve_path(args.warehouse)
+            with store.read(source):  # a warehouse, before the folder is touched
                 pass
             _check_folder(args.folder, "--folder")
             export(source, args.folder)
             print(f"exported {source} into {args.folder}", file=sys.stderr)
         else:
-            target = warehouse.resolve_path(args.warehouse)
+            target = store.resolve_path(args.warehouse)
             if target.exists():
                 print(f"{target} exists already; leaving it as it is", file=sys.stderr)
                 return
             restore(args.folder, target)
             print(f"restored the demo warehouse into {target}", file=sys.stderr)
-    except warehouse.WarehouseError as err:
+    except store.WarehouseError as err:
         parser.exit(2, f"python -m pipeline.demo: error: {err}\n")
     except OSError as err:  # a path too long, a folder that vanished while working
         parser.exit(2, f"python -m pipeline.demo: error: {err}; pass other paths\n")

@@ -22,8 +22,9 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from pipeline import cli, cluster, hpbandster_compat, limits, warehouse
-from pipeline.cli import flag
+from pipeline.core import cli, hpbandster_compat, limits
+from pipeline.core.cli import flag
+from pipeline.core.protocol import TIME_FIELDS
 from pipeline.ensemble import (
     JOB_ERRORS,
     EnsembleConfig,
@@ -31,7 +32,8 @@ from pipeline.ensemble import (
     member_task,
     pending_members,
 )
-from pipeline.worker import TIME_FIELDS
+from pipeline.jobs import cluster
+from pipeline.warehouse import store
 
 hpbandster_compat.install()
 
@@ -84,7 +86,7 @@ class EnsembleMaster(cluster.StopsOnError, Master):
 class WarehouseLogger:
     """hpbandster result logger (`new_config`, `__call__(job)`) that writes to the warehouse."""
 
-    def __init__(self, writer: warehouse.RunWriter, progress=None):
+    def __init__(self, writer: store.RunWriter, progress=None):
         self.writer, self.progress = writer, progress
 
     def new_config(self, config_id, config, config_info):
@@ -108,7 +110,7 @@ class WarehouseLogger:
 def run_master(config: MasterConfig) -> int:
     from tqdm import tqdm
 
-    path = warehouse.resolve_path(config.warehouse)
+    path = store.resolve_path(config.warehouse)
     space = load_ensemble_space(config)
     study_id, done, todo = pending_members(config, space, path)
     if not todo:
@@ -121,7 +123,7 @@ def run_master(config: MasterConfig) -> int:
     run_id = config.run_id or config.study
     with cluster.local_cluster(run_id=run_id, host=config.host, port=config.port, workers=config.workers,
                                device=config.device) as local:
-        writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
+        writer = store.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
         bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
         master = EnsembleMaster(jobs, config.epochs, run_id=run_id, nameserver=local.host, nameserver_port=local.port,
                                 host=config.host, ping_interval=cluster.DISCOVERY_SECONDS,

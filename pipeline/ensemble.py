@@ -3,7 +3,7 @@
     python -m pipeline.ensemble --study demo --runs 200 --epochs 8
     python -m pipeline.ensemble --study mnist-wide --space my_space.toml --datasets mnist --data-dir ~/data
 
-Member i of a study is configuration i of the seeded sampler (pipeline/space.py), so re-running
+Member i of a study is configuration i of the seeded sampler (pipeline/core/space.py), so re-running
 the same command continues where it stopped: `kill -9` loses at most the networks in flight,
 and nothing is trained twice. On 2 CPU cores with the defaults expect about 1 network/s
 (see BENCHMARKS.md). `--runs` may grow on a later call to extend a study.
@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
-from pipeline import cli, limits, warehouse
-from pipeline.cli import UsageError, flag
-from pipeline.datasets import BUILTIN, STANDARD, DataFlags, DatasetError, DataSpec, load
-from pipeline.runner import Runner, resolve_device, run_seed
-from pipeline.space import Space, SpaceError, load_space
-from pipeline.train import check_space
+from pipeline.core import cli, limits
+from pipeline.core.cli import UsageError, flag
+from pipeline.core.space import Space, SpaceError, load_space
+from pipeline.training.datasets import BUILTIN, STANDARD, DataFlags, DatasetError, DataSpec, load
+from pipeline.training.runner import Runner, resolve_device, run_seed
+from pipeline.training.train import check_space
+from pipeline.warehouse import store
 
 PROG = "python -m pipeline.ensemble"
 # Settings that decide what a study's runs are; a resumed study must match them exactly.
@@ -43,7 +44,7 @@ class EnsembleConfig(DataFlags):
                                          f"(built-in: {', '.join(BUILTIN)}; torchvision: {', '.join(STANDARD)})")
     device: str = flag("auto", "auto, cpu, cuda or cuda:N")
     workers: int = flag(0, "worker processes; 0 = one per CPU core on CPU, 4 per GPU on CUDA", bounds=limits.WORKERS)
-    warehouse: str | None = flag(None, f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})")
+    warehouse: str | None = flag(None, f"warehouse file (default: ${store.PATH_ENV_VAR} or {store.DEFAULT_PATH})")
     flush_seconds: float = flag(2.0, "write finished networks to the warehouse at most this often",
                                 bounds=limits.FLUSH_SECONDS)
 
@@ -76,26 +77,26 @@ def load_ensemble_space(config: EnsembleConfig) -> Space:
 
 def open_study(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int]]:
     """Create the study, or check that an existing one matches; returns its id and done trials."""
-    with warehouse.write(path) as con:
-        study = warehouse.get_study(con, config.study)
+    with store.write(path) as con:
+        study = store.get_study(con, config.study)
         if study is None:
-            study_id = warehouse.create_study(
+            study_id = store.create_study(
                 con, name=config.study, kind="ensemble", search_space=space.to_json(),
                 settings=config.settings(), seed=config.seed, param_types=space.param_types())
             return study_id, set()
         if study["kind"] != "ensemble":
             raise UsageError(f"study '{config.study}' is a {study['kind']} study, not an ensemble; pick another --study")
-        warehouse.check_same_settings(study, config.settings(), space.to_json())
-        done = warehouse.done_trials(con, study["study_id"])
+        store.check_same_settings(study, config.settings(), space.to_json())
+        done = store.done_trials(con, study["study_id"])
         if study["finished_at"] is None and done.issuperset(range(config.runs)):
             # a job stopped between its last flush and marking the study finished: nothing else would mark it
-            warehouse.finish_study(con, study["study_id"])
+            store.finish_study(con, study["study_id"])
         return study["study_id"], done
 
 
 def pending_members(config: EnsembleConfig, space: Space, path) -> tuple[int, set[int], list[int]]:
     """Open (or create) the study; its id, the trials it holds, and those still to train."""
-    warehouse.check_writable(path)
+    store.check_writable(path)
     study_id, done = open_study(config, space, path)
     todo = [i for i in range(config.runs) if i not in done]
     if not todo:
@@ -154,7 +155,7 @@ def run(config: EnsembleConfig, space: Space | None = None) -> int:
 
     `space` replaces the one named by `config.space` (the benchmark narrows it in code).
     """
-    path = warehouse.resolve_path(config.warehouse)
+    path = store.resolve_path(config.warehouse)
     space = space or load_ensemble_space(config)
     devices = worker_devices(config.device, config.workers)
     for name in space["dataset"].choices:
@@ -173,7 +174,7 @@ def run(config: EnsembleConfig, space: Space | None = None) -> int:
         tasks.put(None)
     for p in procs:
         p.start()
-    writer = warehouse.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
+    writer = store.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
     counts = {"ok": 0, "diverged": 0, "failed": 0}
     bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
     try:
@@ -206,7 +207,7 @@ def run(config: EnsembleConfig, space: Space | None = None) -> int:
     return written
 
 
-JOB_ERRORS = (UsageError, SpaceError, DatasetError, warehouse.WarehouseError, ValueError)
+JOB_ERRORS = (UsageError, SpaceError, DatasetError, store.WarehouseError, ValueError)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@
 `hpbandster LOGDIR` reads the configs.json and results.json that hpbandster's
 `json_result_logger` wrote and stores one run per evaluation (line of results.json; trial = its
 0-based line number) with the Hyperband facts derived as hpbandster derives them
-(pipeline/hyperband.py): bracket = iteration of the config id, bracket_s, round (from the
+(pipeline/core/hyperband.py): bracket = iteration of the config id, bracket_s, round (from the
 budget), round_index (position among the configurations evaluated in the same bracket and round,
 by config id), sampled_as (round 0: model_based when config_info.model_based_pick, else random;
 later rounds: promoted), and the study's sweep_plan for every bracket in the log. Budgets and
@@ -30,7 +30,7 @@ dataset column (--dataset-column, default "dataset" when there is one) runs.data
 other columns (or --params) hyperparameters, renamed by --map COLUMN=NAME; an empty cell (or
 NaN) is an inactive hyperparameter. The work happens in DuckDB SQL (read, UNPIVOT into the long
 hyperparameters table, insert): 200,000 rows of 14 hyperparameters take about 1.2 s on 2 cores
-(`python -m pipeline.import_benchmark`, BENCHMARKS.md). Importing the same file (same sha256) into the same
+(`python -m pipeline.benchmarks.table_import`, BENCHMARKS.md). Importing the same file (same sha256) into the same
 study again does nothing; another file into it is refused.
 
 Either way the study has kind 'import', its search_space is the range of values observed
@@ -56,8 +56,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import cli, hyperband, limits, warehouse
-from pipeline.cli import UsageError
+from pipeline.core import cli, hyperband, limits
+from pipeline.core.cli import UsageError
+from pipeline.warehouse import store
 
 PROG = "python -m pipeline.importers"
 ACCURACY_KEYS = ("test_accuracy", "test accuracy", "accuracy")  # info keys / columns, first found wins
@@ -114,10 +115,10 @@ def _sha256(data: bytes) -> str:
 def _stored_study(path: Path, name: str) -> tuple[dict | None, dict]:
     """The study as the warehouse holds it now (read-only) and its runs by (config_id, budget)."""
     if not path.exists():
-        warehouse.check_writable(path)
+        store.check_writable(path)
         return None, {}
-    with warehouse.read(path) as con:
-        study = warehouse.get_study(con, name)
+    with store.read(path) as con:
+        study = store.get_study(con, name)
         if study is None:
             return None, {}
         rows = con.execute("select config_id, budget, trial, round_index from runs where study_id = ?",
@@ -127,15 +128,15 @@ def _stored_study(path: Path, name: str) -> tuple[dict | None, dict]:
 
 def _check_unchanged(con, name: str, study: dict | None, stored_runs: int) -> None:
     """Inside the write: refuse if another process changed the study since it was read."""
-    now = warehouse.get_study(con, name)
+    now = store.get_study(con, name)
     count = con.execute("select count(*) from runs where study_id = ?", [now["study_id"]]).fetchall()[0][0] if now else 0
     if (now is None) != (study is None) or count != stored_runs:
-        raise warehouse.WarehouseError(f"study '{name}' changed while importing (another job writes to it); "
+        raise store.WarehouseError(f"study '{name}' changed while importing (another job writes to it); "
                                        "run the command again")
 
 
 def _check_names(names, source: str, advice: str) -> None:
-    """Names that can be columns of the study's view and wide table (pipeline/limits.py)."""
+    """Names that can be columns of the study's view and wide table (pipeline/core/limits.py)."""
     names = list(names)
     if "dataset" in names:
         raise UsageError(f"{source}: 'dataset' is stored as runs.dataset, not as a hyperparameter")
@@ -415,7 +416,7 @@ def _save_log_study(con, name: str, study: dict | None, space: dict, settings: d
     param_types = settings["param_types"]
     if study is None:
         before = _views(con)
-        study_id = warehouse.create_study(con, name=name, kind="import", search_space=json.dumps(space),
+        study_id = store.create_study(con, name=name, kind="import", search_space=json.dumps(space),
                                           settings=settings, seed=None, param_types=param_types)
         view = (_views(con) - before).pop()  # remembered, to refresh the view when a re-import needs it
     else:
@@ -423,7 +424,7 @@ def _save_log_study(con, name: str, study: dict | None, space: dict, settings: d
         if param_types != study["settings"]["param_types"]:  # a hyperparameter new to the log, or widened
             con.execute(f'drop view "{view}"')
             before = _views(con)
-            warehouse.create_study_view(con, study_id, name, param_types)
+            store.create_study_view(con, study_id, name, param_types)
             view = (_views(con) - before).pop()
     con.execute("update studies set settings = ?, search_space = ? where study_id = ?",
                 [json.dumps({**settings, "view": view}), json.dumps(space), study_id])
@@ -432,7 +433,7 @@ def _save_log_study(con, name: str, study: dict | None, space: dict, settings: d
 
 def import_hpbandster(options: HpbandsterImport) -> int:
     """Import the log's evaluations that the study does not hold yet; returns how many."""
-    logdir, path = options.logdir, warehouse.resolve_path(options.warehouse)
+    logdir, path = options.logdir, store.resolve_path(options.warehouse)
     configs, evaluations, sha256s = _read_log(logdir)
     if not evaluations:
         print(f"{logdir / 'results.json'} holds no evaluations yet; nothing imported", file=sys.stderr)
@@ -453,10 +454,10 @@ def import_hpbandster(options: HpbandsterImport) -> int:
         print(f"study '{options.study}' already holds every evaluation of {logdir}; nothing to do", file=sys.stderr)
         return 0
 
-    with warehouse.write(path) as con:
+    with store.write(path) as con:
         _check_unchanged(con, options.study, study, len(stored))
         study_id = _save_log_study(con, options.study, study, space, settings)
-        warehouse.insert_runs(con, study_id, new)
+        store.insert_runs(con, study_id, new)
         if moved:  # with parallel workers a round's results arrive out of order: positions shift
             con.executemany("update runs set round_index = ? where study_id = ? and config_id = ? and budget = ?",
                             [(index, study_id, config_id, budget) for index, config_id, budget in moved])
@@ -581,7 +582,7 @@ def _check_accuracy(con, file: Path, accuracy: str) -> None:
 
 
 def _hyperparameter_struct(column: str, kind: str) -> str:
-    """value (text as warehouse.value_text writes it) and value_num (numbers, booleans 1/0)."""
+    """value (text as store.value_text writes it) and value_num (numbers, booleans 1/0)."""
     ident = limits.sql_ident(column)
     text = f"{ident}::double::varchar" if kind == "float" else f"{ident}::varchar"
     number = "null::double" if kind == "text" else f"{ident}::double"
@@ -646,7 +647,7 @@ def _insert_table(con, study_id: int, staged, names: list[str]) -> None:
 
 def import_table(options: TableImport) -> int:
     """Import every row of the file as a run of a new study; returns the number of rows."""
-    file, path = options.file, warehouse.resolve_path(options.warehouse)
+    file, path = options.file, store.resolve_path(options.warehouse)
     with duckdb.connect() as con:  # in memory: everything is checked before the warehouse is opened
         columns = _load_table(con, file)
         accuracy, dataset, names = _table_layout(options, columns)
@@ -667,14 +668,14 @@ def import_table(options: TableImport) -> int:
     settings = {"source": "table", "path": str(file.resolve()), "sha256": sha256,
                 "format": "parquet" if file.suffix.lower() in PARQUET_SUFFIXES else "csv", "rows": staged.num_rows,
                 "accuracy_column": accuracy, "dataset_column": dataset, "columns": names}
-    with warehouse.write(path) as con:
+    with store.write(path) as con:
         con.execute("set preserve_insertion_order = false")  # faster bulk inserts; row order carries no meaning
         _check_unchanged(con, options.study, None, 0)
-        study_id = warehouse.create_study(con, name=options.study, kind="import", search_space=json.dumps(space),
+        study_id = store.create_study(con, name=options.study, kind="import", search_space=json.dumps(space),
                                           settings=settings, seed=None,
                                           param_types={names[c]: kinds[c] for c in names})
         _insert_table(con, study_id, staged, list(names.values()))
-        warehouse.finish_study(con, study_id)  # a table is complete; a log may still grow, so it is not
+        store.finish_study(con, study_id)  # a table is complete; a log may still grow, so it is not
     print(f"imported {staged.num_rows} networks of {file} into study '{options.study}' in {path}", file=sys.stderr)
     return staged.num_rows
 
@@ -693,7 +694,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="\n\n".join(__doc__.split("\n\n")[:2]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{hpbandster,table}")
-    default_wh = f"warehouse file (default: ${warehouse.PATH_ENV_VAR} or {warehouse.DEFAULT_PATH})"
+    default_wh = f"warehouse file (default: ${store.PATH_ENV_VAR} or {store.DEFAULT_PATH})"
 
     log = commands.add_parser("hpbandster", help="an hpbandster json_result_logger directory")
     log.add_argument("logdir", type=Path, help="folder with configs.json and results.json")
@@ -732,7 +733,7 @@ def main(argv: list[str] | None = None) -> None:
         config = config_cls(**args)
         config.validate()
         job(config)
-    except (UsageError, warehouse.WarehouseError) as err:
+    except (UsageError, store.WarehouseError) as err:
         cli.fail(f"{PROG} {command}", str(err))
     except OSError as err:  # a file that vanished or cannot be read while importing
         cli.fail(f"{PROG} {command}", f"{err}; check the path and its permissions")

@@ -11,84 +11,13 @@ master (it waits up to --wait seconds), and leaves --timeout seconds after the m
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
-import numpy as np
-
-from pipeline import cli, hpbandster_compat, limits
-from pipeline.datasets import DataSpec
-from pipeline.runner import Runner, resolve_device
-
-hpbandster_compat.install()
-
-from hpbandster.core.worker import Worker  # noqa: E402
+from pipeline.core import cli, limits
+from pipeline.training.hpbandster_worker import PipelineWorker
 
 PROG = "python -m pipeline.worker"
-TIME_FIELDS = ("started_at", "finished_at")  # datetimes travel as ISO strings (serpent: built-ins only)
-
-
-def settings_name(run_id: str) -> str:
-    return f"pipeline.run_{run_id}.settings"
-
-
-def publish_settings(nameserver_host: str, nameserver_port: int, run_id: str, settings: dict) -> None:
-    """Put a sweep's settings on the nameserver (as metadata of a name) for every worker to read.
-
-    hpbandster hands a worker only (config, budget); the dataset, data shape and seed of a sweep
-    reach remote workers this way, through the engine already running, not a side channel.
-    """
-    import Pyro4
-
-    with Pyro4.locateNS(host=nameserver_host, port=nameserver_port) as ns:
-        ns.register(settings_name(run_id), "PYRO:settings@localhost:1", metadata={json.dumps(settings)})
-
-
-class PipelineWorker(Worker):
-    """Trains what the master hands out: ensemble members, or sweep evaluations."""
-
-    def __init__(self, *args, device: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.device = resolve_device(device)
-        self.runners: dict[str, Runner] = {}
-        self._sweep: dict | None = None
-
-    def runner(self, data_spec: dict) -> Runner:
-        key = json.dumps(data_spec, sort_keys=True)
-        if key not in self.runners:  # one per data shape, each keeping its datasets on the device
-            self.runners[key] = Runner(DataSpec(**data_spec), self.device)
-        return self.runners[key]
-
-    def sweep_settings(self) -> dict:
-        if self._sweep is None:
-            import Pyro4
-
-            with Pyro4.locateNS(host=self.nameserver, port=self.nameserver_port) as ns:
-                _, metadata = ns.lookup(settings_name(self.run_id), return_metadata=True)
-            self._sweep = json.loads(next(iter(metadata)))
-        return self._sweep
-
-    def compute(self, config_id, config, budget, working_directory):
-        if "data_spec" in config:  # an ensemble member: everything travels in the config
-            record = self.runner(config["data_spec"]).run(
-                config["hyperparameters"], dataset=config["dataset"], epochs=int(budget), seed=config["seed"])
-            loss = 1.0 - record["test_accuracy"] if record["status"] == "ok" else 1.0
-        else:  # a sweep evaluation: hpbandster's config, the sweep's settings from the nameserver
-            sweep = self.sweep_settings()
-            by_epochs = sweep["budget_resource"] == "epochs"
-            record = self.runner(sweep["data_spec"]).run(
-                hpbandster_compat.plain(config), dataset=sweep["dataset"], fixed=sweep["fixed"],
-                epochs=max(1, round(budget)) if by_epochs else sweep["epochs"],
-                train_fraction=1.0 if by_epochs else budget / sweep["max_budget"],
-                seed=int(np.random.SeedSequence([sweep["seed"], *config_id]).generate_state(1)[0]))
-            if record["status"] == "failed":  # let hpbandster see it crash: its KDE must not learn from it
-                raise RuntimeError(record["error"])
-            # the optimizer sees validation accuracy only; the test split stays unseen until reported
-            loss = 1.0 - record["curve"][-1]["val_accuracy"] if record["status"] == "ok" else 1.0
-        for name in TIME_FIELDS:
-            record[name] = record[name].isoformat()
-        return {"loss": float(loss), "info": hpbandster_compat.plain(record)}
 
 
 def wait_for_nameserver(host: str, port: int, seconds: float) -> bool:
@@ -107,7 +36,7 @@ def wait_for_nameserver(host: str, port: int, seconds: float) -> bool:
             time.sleep(0.5)
 
 
-def run_worker(argv: list[str] | None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=PROG, description="Join a distributed ensemble as a worker.")
     parser.add_argument("--nameserver", required=True, help="address of the master's nameserver")
     parser.add_argument("--port", type=limits.number(int, limits.WORKER_PORT), required=True,
@@ -143,4 +72,4 @@ def run_worker(argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    run_worker(None)
+    main()

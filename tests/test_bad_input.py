@@ -21,9 +21,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import (app_benchmark, benchmark, bohb, demo, distributed, ensemble, import_benchmark, importers,
-                      limits, warehouse, worker)
-from pipeline.space import SPACES_DIR, SpaceError, load_space
+from pipeline import bohb, demo, distributed, ensemble, importers, worker
+from pipeline.benchmarks import app as app_benchmark
+from pipeline.benchmarks import ensemble as ensemble_benchmark
+from pipeline.benchmarks import table_import
+from pipeline.core import limits
+from pipeline.core.space import SPACES_DIR, SpaceError, load_space
+from pipeline.warehouse import __main__ as warehouse_command
+from pipeline.warehouse import store
 from tests.conftest import ROOT, run_cli, sha256, sql
 
 CONFIG = [[0, 0, 0], {"lr": 0.1, "optimizer": "adam"}, {"model_based_pick": False}]
@@ -378,7 +383,7 @@ def test_worker_refuses(case, files, capsys):
     args, fragment = WORKER[case]
     base = {"--nameserver": "127.0.0.1", "--port": "9", "--run-id": "x"}
     base.update(zip(args[::2], args[1::2]))
-    expect_refusal(worker.run_worker, [x for pair in base.items() for x in pair], fragment, files, capsys)
+    expect_refusal(worker.main, [x for pair in base.items() for x in pair], fragment, files, capsys)
 
 
 HPBANDSTER = {
@@ -475,19 +480,19 @@ UPGRADE = {
 @pytest.mark.parametrize("case", UPGRADE)
 def test_upgrade_refuses(case, files, capsys):
     args, fragment = UPGRADE[case]
-    expect_refusal(warehouse.main, ["upgrade", "--warehouse", *args], fragment, files, capsys)
+    expect_refusal(warehouse_command.main, ["upgrade", "--warehouse", *args], fragment, files, capsys)
 
 
 BENCHMARKS = {
-    "networks zero": (benchmark.main, ["--networks", "0"], "--networks"),
-    "image size huge": (benchmark.main, ["--image-size", "100000"], "--image-size"),
-    "seed negative": (benchmark.main, ["--seed", "-1"], "--seed"),
-    "device foo": (benchmark.main, ["--device", "foo"], "--device"),
-    "naive beyond networks": (benchmark.main, ["--networks", "2", "--naive-networks", "5"], "--naive-networks"),
+    "networks zero": (ensemble_benchmark.main, ["--networks", "0"], "--networks"),
+    "image size huge": (ensemble_benchmark.main, ["--image-size", "100000"], "--image-size"),
+    "seed negative": (ensemble_benchmark.main, ["--seed", "-1"], "--seed"),
+    "device foo": (ensemble_benchmark.main, ["--device", "foo"], "--device"),
+    "naive beyond networks": (ensemble_benchmark.main, ["--networks", "2", "--naive-networks", "5"], "--naive-networks"),
     "app runs zero": (app_benchmark.main, ["--runs", "0"], "--runs"),
     "app repeats nan": (app_benchmark.main, ["--repeats", "nan"], "--repeats"),
-    "import rows negative": (import_benchmark.main, ["--rows", "-1"], "--rows"),
-    "import repeats huge": (import_benchmark.main, ["--repeats", "1000000"], "--repeats"),
+    "import rows negative": (table_import.main, ["--rows", "-1"], "--rows"),
+    "import repeats huge": (table_import.main, ["--repeats", "1000000"], "--repeats"),
 }
 
 
@@ -499,10 +504,10 @@ def test_benchmarks_refuse(case, files, capsys):
 
 def test_every_number_flag_of_every_job_is_bounded():
     """A new int or float field without `bounds` would make build_parser fail: every job builds its parser."""
-    from pipeline import cli
+    from pipeline.core import cli
 
     for config in (ensemble.EnsembleConfig, bohb.SweepConfig, bohb.ScheduleConfig, distributed.MasterConfig,
-                   benchmark.BenchmarkConfig):
+                   ensemble_benchmark.BenchmarkConfig):
         parser = cli.build_parser(config, "", "prog")
         numbers = [a for a in parser._actions if getattr(a.type, "__name__", "") in ("int", "float")]
         assert numbers and all(a.type not in (int, float) for a in numbers), config
@@ -546,10 +551,10 @@ def _store(door: str, name: str, tmp: Path, wh: Path, capsys) -> int | str:
             space = load_space(path)
         except SpaceError as err:
             return str(err)
-        with warehouse.write(wh) as con:  # what the ensemble does with the space before training
-            study_id = warehouse.create_study(con, name="hostile", kind="ensemble", search_space=space.to_json(),
+        with store.write(wh) as con:  # what the ensemble does with the space before training
+            study_id = store.create_study(con, name="hostile", kind="ensemble", search_space=space.to_json(),
                                               settings={}, seed=0, param_types=space.param_types())
-            warehouse.insert_runs(con, study_id, [{"trial": 0, "status": "ok", "dataset": "digits",
+            store.insert_runs(con, study_id, [{"trial": 0, "status": "ok", "dataset": "digits",
                                                    "hyperparameters": {name: 1}, "curve": []}])
         return 0
     if door == "table import":
@@ -592,7 +597,7 @@ def test_hostile_names_are_refused_or_stored_verbatim(case, door, tmp_path, clea
                                            ).get("param_types", {})
         return
     study_id, view = sql(wh, "select study_id, settings from studies where name = 'hostile'")[0]
-    view = json.loads(view).get("view") or warehouse.study_view_name(duckdb.connect(), study_id, "hostile")
+    view = json.loads(view).get("view") or store.study_view_name(duckdb.connect(), study_id, "hostile")
     assert sql(wh, "select name from hyperparameters join runs using (run_id) where study_id = ?", [study_id]) == [(name,)]
     column = limits.sql_ident(name)
     assert sql(wh, f"select {column} from wide.study_{study_id}") == [(1.0,)]

@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import bohb, cluster, hyperband, warehouse
+from pipeline import bohb
+from pipeline.core import hyperband
+from pipeline.jobs import cluster
+from pipeline.warehouse import store
 from tests import jobs
 from tests.conftest import run_cli, sha256, sql
 
@@ -174,7 +177,7 @@ def test_ctrl_c_keeps_finished_evaluations_and_the_sweep_continues(tmp_path):
         try:
             if sql(path, "select count(*) from runs")[0][0] >= 3:
                 break
-        except Exception:  # noqa: BLE001 - not created yet, or the writer holds it this instant
+        except Exception:
             pass
         time.sleep(0.1)
     job.send_signal(signal.SIGINT)
@@ -192,7 +195,7 @@ def test_ctrl_c_keeps_finished_evaluations_and_the_sweep_continues(tmp_path):
 def test_a_resume_that_finds_every_bracket_done_finishes_the_sweep(sweep, capsys):
     """A kill between the last flush and marking the sweep finished left it unfinished for good."""
     path, _ = sweep
-    with warehouse.write(path) as con:  # what the kill in that window leaves: every evaluation, no finished_at
+    with store.write(path) as con:  # what the kill in that window leaves: every evaluation, no finished_at
         con.execute("update studies set finished_at = null where name = 's1'")
     bohb.main(["--study", "s1", "--warehouse", str(path), *TINY_SWEEP, "--iterations", "2"])
     assert "already holds" in capsys.readouterr().err
@@ -205,7 +208,7 @@ def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserv
     """The result logger raised on hpbandster's Pyro thread, and the master waited forever for that result."""
     path = tmp_path / "w.duckdb"
     job = jobs.start("pipeline.bohb", "--study", "b", "--iterations", "8", "--warehouse", str(path), *TINY_SWEEP,
-                     env={warehouse.BUSY_ENV_VAR: "2"})
+                     env={store.BUSY_ENV_VAR: "2"})
     jobs.wait_for_runs(path, 3, within=120)
     workers = jobs.children(job.pid)
     held = jobs.hold_open(path)

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from pipeline import cluster, warehouse
-from pipeline.space import load_space
+from pipeline.core.space import load_space
+from pipeline.jobs import cluster
+from pipeline.warehouse import store
 from tests import jobs
 from tests.conftest import ROOT, TINY, run_cli, sql
 
@@ -40,7 +41,7 @@ def test_master_and_two_remote_workers_train_the_seeded_ensemble(tmp_path):
     # the same members a local job would train: configuration i of the seeded sampler
     space = load_space("ensemble")
     stored = sql(path, "select r.trial, h.name, h.value from runs r join hyperparameters h using (run_id) order by 1, 2")
-    expected = sorted((t, k, warehouse.value_text(v)) for t in range(10)
+    expected = sorted((t, k, store.value_text(v)) for t in range(10)
                       for k, v in space.sample(0, t).items() if k != "dataset")
     assert stored == expected
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ensemble, warehouse
-from pipeline.space import load_space
+from pipeline import ensemble
+from pipeline.core.space import load_space
+from pipeline.warehouse import store
 from tests import jobs
 from tests.conftest import ROOT, TINY, run_cli, sha256, sql
 
@@ -23,7 +24,7 @@ def test_members_are_the_seeded_samples(tiny_warehouse):
         by_trial.setdefault(trial, {"dataset": dataset})[name] = value
     assert sorted(by_trial) == list(range(24))
     for trial, values in by_trial.items():
-        expected = {k: warehouse.value_text(v) for k, v in space.sample(0, trial).items()}
+        expected = {k: store.value_text(v) for k, v in space.sample(0, trial).items()}
         assert values == expected | {"dataset": space.sample(0, trial)["dataset"]}
 
 
@@ -64,7 +65,7 @@ def test_a_worker_whose_job_is_gone_takes_no_task_and_exits():
     flushing results into a pipe nobody reads)."""
     import multiprocessing as mp
 
-    from pipeline.datasets import DataSpec
+    from pipeline.training.datasets import DataSpec
 
     ctx = mp.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
@@ -97,7 +98,7 @@ def test_bad_input_exits_non_zero_with_its_message_and_writes_nothing(tmp_path, 
         if torch.cuda.is_available():
             pytest.skip("a CUDA device is present")
     path = tmp_path / "w.duckdb"
-    with warehouse.write(path):
+    with store.write(path):
         pass  # an existing, empty warehouse
     before = sha256(path)
     with pytest.raises(SystemExit) as exit_info:
@@ -145,7 +146,7 @@ def test_a_job_stopped_by_a_busy_warehouse_exits_with_its_workers_and_keeps_what
     writing into a pipe whose readers were gone). It must exit, workers too, keeping every run it wrote."""
     path = tmp_path / "w.duckdb"
     job = jobs.start("pipeline.ensemble", "--study", "b", "--runs", "400", "--workers", "2", "--warehouse", str(path),
-                     *TINY, env={warehouse.BUSY_ENV_VAR: "2"})
+                     *TINY, env={store.BUSY_ENV_VAR: "2"})
     jobs.wait_for_runs(path, 5, within=120)
     workers = jobs.children(job.pid)
     held = jobs.hold_open(path)
@@ -174,7 +175,7 @@ def test_a_resume_that_finds_every_run_done_finishes_the_study(tmp_path, capsys)
     path = tmp_path / "w.duckdb"
     args = ["--study", "w", "--runs", "4", "--workers", "2", "--warehouse", str(path), *TINY]
     ensemble.main(args)
-    with warehouse.write(path) as con:  # what the kill in that window leaves: every run, no finished_at
+    with store.write(path) as con:  # what the kill in that window leaves: every run, no finished_at
         con.execute("update studies set finished_at = null")
     capsys.readouterr()
     ensemble.main(args)

@@ -10,8 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline import hpbandster_compat, importers
-from pipeline.import_benchmark import network_table, write_network_table
+from pipeline import importers
+from pipeline.benchmarks.table_import import network_table, write_network_table
+from pipeline.core import hpbandster_compat
 from tests.conftest import run_cli, sha256, sql
 
 ITERATIONS = 3  # brackets s = 2, 1, 0 of min_budget 1, max_budget 9, eta 3: 20 evaluations
@@ -348,7 +349,7 @@ def test_command_line_refuses_unknown_subcommands_and_changed_budgets(bohb_log, 
 
 @pytest.mark.timeout(90)
 def test_compat_fix_lets_bohb_finish_with_categoricals_and_float_budgets(tmp_path):
-    """Guards pipeline.hpbandster_compat: without install() this sweep hangs forever (serpent cannot
+    """Guards pipeline.core.hpbandster_compat: without install() this sweep hangs forever (serpent cannot
     send ConfigSpace 1.x's numpy.str_ categorical values, and writes numpy 2 float budgets as
     'np.float64(...)', which the worker cannot parse), so the subprocess would hit the timeout."""
     script = ("from pathlib import Path; from tests.test_importers import run_tiny_bohb; "
@@ -360,9 +361,9 @@ def test_compat_fix_lets_bohb_finish_with_categoricals_and_float_budgets(tmp_pat
 
 
 def test_import_benchmark_prints_rows_per_second_for_both_formats(capsys):
-    from pipeline import import_benchmark
+    from pipeline.benchmarks import table_import
 
-    import_benchmark.main(["--rows", "500", "--repeats", "1"])
+    table_import.main(["--rows", "500", "--repeats", "1"])
     printed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in printed] == ["csv", "parquet"]
     assert all("rows/s median of 1" in line and "x the 100,000 rows/s target" in line for line in printed)

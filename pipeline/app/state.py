@@ -1,0 +1,177 @@
+"""What pages share: the warehouse, the chosen study and selection, cached queries, readable errors.
+
+A query opens the warehouse read-only for its own duration only (see pipeline/warehouse/store.py on
+the file lock). Results are cached under the file's modification time, so a page refreshes as
+soon as a job has written new runs and costs nothing while it has not.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import streamlit as st
+
+from pipeline.app import study_frame, study_views
+from pipeline.app.selection import Selection, SelectionError
+from pipeline.warehouse import store
+
+STUDY_KEY = "study"
+PICKER_KEY = "study_picker"
+SELECTION_KEY = "selection"
+
+
+def file_version(path: Path) -> tuple:
+    """Changes whenever a writer has committed to the file (or its write-ahead log)."""
+    stats = [p.stat() for p in (path, path.with_name(path.name + ".wal")) if p.exists()]
+    return tuple((s.st_mtime_ns, s.st_size) for s in stats)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _checked_studies(path: str, version: tuple) -> list[str]:
+    """Opening the file costs ~25 ms, so a version is checked and its study names read in one opening;
+    a refusal raises and is not cached."""
+    with store.read(Path(path), timeout=5.0) as con:
+        return list(store.query(con, "study_names")["name"])
+
+
+def warehouse_or_stop() -> tuple[Path, list[str]]:
+    """The warehouse path and its studies' names, or an error with what to do, and the page stops there."""
+    path = store.resolve_path()
+    try:
+        return path, _checked_studies(str(path), file_version(path))
+    except store.WarehouseError as err:
+        st.error(str(err))
+        st.markdown("To open the demo warehouse, run `python -m pipeline.demo restore` in the project folder, "
+                    f"or point the app at another file: `{store.PATH_ENV_VAR}=path/to/file.duckdb streamlit run app.py`.")
+        st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached(path: str, version: tuple, name: str, params: tuple):
+    with store.read(Path(path)) as con:
+        return store.query(con, name, dict(params))
+
+
+def cached_query(path: Path, name: str, params: dict | None = None):
+    """The named query's result as a polars frame, cached until the warehouse changes."""
+    return _cached(str(path), file_version(path), name, tuple(sorted((params or {}).items())))
+
+
+MAX_STUDIES = 3  # studies kept loaded at once (1,000,000 runs take ~175 MB each)
+_loaded: OrderedDict[tuple[str, str], tuple[tuple, study_frame.StudyFrame]] = OrderedDict()
+_loaded_lock = threading.Lock()
+_loading: dict[tuple[str, str], threading.Lock] = {}
+
+
+def _study(path: str, version: tuple, name: str) -> study_frame.StudyFrame:
+    """The study loaded at this version of the file. Unlike a Streamlit cache, one version per study:
+    an older one is dropped before the newer loads, so a sweep writing every few seconds does not
+    hold two copies (sessions still reading the old one keep it until they are done)."""
+    key = (path, name)
+    with _loaded_lock:
+        loading = _loading.setdefault(key, threading.Lock())
+    with loading:  # sessions that see a new version at once wait for one load instead of each loading it
+        with _loaded_lock:
+            if key in _loaded and _loaded[key][0] == version:
+                _loaded.move_to_end(key)
+                return _loaded[key][1]
+            _loaded.pop(key, None)
+        with st.spinner("Loading the study…"):
+            frame = study_frame.load(Path(path), name)
+        with _loaded_lock:
+            _loaded[key] = (version, frame)
+            while len(_loaded) > MAX_STUDIES:
+                _loaded.popitem(last=False)
+        return frame
+
+
+def study_or_stop(path: Path) -> study_frame.StudyFrame:
+    """The study chosen in the sidebar, loaded (once per warehouse version), or a message and stop."""
+    name = st.session_state.get(STUDY_KEY)
+    if not name:
+        st.info(f"{path} holds no study yet. Train one: `python -m pipeline.ensemble --study NAME --runs 100`")
+        st.stop()
+    try:
+        frame = _study(str(path), file_version(path), name)
+    except (study_frame.StudyError, store.WarehouseError) as err:
+        st.error(str(err))
+        st.stop()
+    if frame.runs == 0:
+        st.info(f"Study '{name}' has no runs yet. Its job writes them as they finish; this page refreshes then.")
+        st.stop()
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _pair_matrix(path: str, version: tuple, name: str, selection: Selection | None, compare: Selection | None):
+    return study_views.pair_matrix(_study(path, version, name), selection, compare)
+
+
+def pair_matrix(path: Path, frame: study_frame.StudyFrame, selection: Selection | None,
+                compare: Selection | None):
+    """study_views.pair_matrix, kept per selection until the warehouse changes: clicking a cell or
+    switching counts and lift redraws without counting again."""
+    return _pair_matrix(str(path), file_version(path), frame.study["name"], selection, compare)
+
+
+def current_selection() -> Selection | None:
+    return st.session_state.get(SELECTION_KEY)
+
+
+def set_selection(selection: Selection | None) -> None:
+    st.session_state[SELECTION_KEY] = selection
+    _write_url()
+
+
+def _write_url() -> None:
+    query = {}
+    if st.session_state.get(STUDY_KEY):
+        query["study"] = st.session_state[STUDY_KEY]
+    if (selection := current_selection()) is not None:
+        query.update(selection.to_query())
+    if dict(st.query_params) != query:
+        st.query_params.from_dict(query)
+
+
+def _adopt_url(studies: list[str]) -> None:
+    """On a session's first run, take the study and selection from a shared link."""
+    if st.session_state.get("_url_adopted"):
+        return
+    st.session_state["_url_adopted"] = True
+    query = st.query_params.to_dict()
+    if query.get("study") in studies:
+        st.session_state[STUDY_KEY] = query["study"]
+    elif "study" in query:
+        st.sidebar.warning(f"The link's study '{query['study']}' is not in this warehouse.")
+    try:
+        st.session_state[SELECTION_KEY] = Selection.from_query(query)
+    except SelectionError as err:
+        st.session_state[SELECTION_KEY] = None
+        st.sidebar.warning(f"{err}; the link's selection was ignored.")
+
+
+def sidebar() -> Path:
+    """Study picker and the current selection, drawn by every page first; keeps the URL in step with both.
+    A missing, foreign or locked warehouse stops the page here with a message; returns its path, checked.
+
+    Each page calls it (not app.py) so that it also runs when a test opens a page directly.
+    """
+    path, studies = warehouse_or_stop()
+    _adopt_url(studies)
+    if studies:
+        if st.session_state.get(STUDY_KEY) not in studies:
+            st.session_state[STUDY_KEY] = studies[-1]
+        # the widget has a key of its own: Streamlit forgets a widget's state on a page where it is not drawn yet
+        st.session_state[PICKER_KEY] = st.session_state[STUDY_KEY]
+        st.sidebar.selectbox("Study", studies, key=PICKER_KEY, help="Every page shows this study.",
+                             on_change=lambda: st.session_state.update({STUDY_KEY: st.session_state[PICKER_KEY]}))
+    selection = current_selection()
+    if selection is None:
+        st.sidebar.caption("Selection: all finished runs. Brush the histogram on *Accuracy distribution* to select.")
+    else:
+        st.sidebar.info(f"Selection: {selection.label}", icon=":material/filter_alt:")
+        st.sidebar.button("Clear selection", on_click=set_selection, args=(None,), key="clear_selection")
+    _write_url()
+    return path

@@ -1,0 +1,170 @@
+"""Every analysis page with AppTest, on the demo and a generated warehouse; the selection across pages and URL."""
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipeline.app.selection import Selection
+from pipeline.warehouse import store
+from tests.conftest import ROOT, sql
+
+PAGES = ["distribution", "combinations", "trellis", "runs", "sql"]
+STUDIES = [("demo_warehouse", "demo-ensemble"), ("tiny_warehouse", "tiny")]
+
+
+def _app(monkeypatch, path, **query) -> AppTest:
+    monkeypatch.setenv(store.PATH_ENV_VAR, str(path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def _open(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _selected(path, study: str, lo: float, hi: float) -> int:
+    return sql(path, """select count(*) from runs r join studies s using (study_id) where s.name = ?
+                        and r.status = 'ok' and r.test_accuracy between ? and ?""", [study, lo, hi])[0][0]
+
+
+@pytest.mark.parametrize("fixture,study", STUDIES)
+def test_every_page_renders_with_its_chart_or_table(monkeypatch, request, fixture, study):
+    path = request.getfixturevalue(fixture)
+    at = _app(monkeypatch, path)
+    assert at.session_state["study"] == study  # the newest study is the default
+    _open(at, "distribution")
+    by_status = dict(sql(path, "select status, count(*) from runs group by 1"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Networks"] == f"{sum(by_status.values()):,}"
+    assert metrics["Finished (ok)"] == f"{by_status.get('ok', 0):,}"
+    assert metrics["Diverged"] == f"{by_status.get('diverged', 0):,}"
+    assert len(at.get("vega_lite_chart")) >= 1
+    _open(at, "combinations")
+    assert len(at.get("vega_lite_chart")) == 1
+    assert f"{_selected(path, study, 0, 1):,} networks" in " ".join(m.value for m in at.markdown)
+    _open(at, "trellis")
+    assert len(at.get("vega_lite_chart")) == 1
+    _open(at, "runs")
+    assert len(at.dataframe[0].value) == min(_selected(path, study, 0, 1), 1000)
+    _open(at, "sql")
+
+
+def test_a_brush_becomes_the_selection_of_every_page_and_the_url(monkeypatch, demo_warehouse):
+    at = _app(monkeypatch, demo_warehouse)
+    at.session_state["histogram"] = {"selection": {"brush": {"x0": [0.9, 0.97]}}}
+    _open(at, "distribution")
+    assert at.session_state["selection"] == Selection(0.9, 0.97, False)
+    assert at.query_params["lo"] == "0.9" and at.query_params["hi"] == "0.97"
+    expected = _selected(demo_warehouse, "demo-ensemble", 0.9, 0.97)
+    assert any(f"{expected:,}" in s.value for s in at.success)
+    for page in ("combinations", "trellis", "runs"):
+        _open(at, page)
+        assert "Selection: test accuracy 0.900 – 0.970" in " ".join(i.value for i in at.sidebar.info)
+    assert len(at.dataframe[0].value) == expected  # the runs table, the last page opened
+    _open(at, "combinations")
+    assert f"**test accuracy 0.900 – 0.970** · {expected:,} networks" in " ".join(m.value for m in at.markdown)
+    at.sidebar.button(key="clear_selection").click().run()
+    assert at.session_state["selection"] is None and "lo" not in at.query_params
+
+
+def test_a_shared_link_restores_study_and_normalized_selection(monkeypatch, demo_warehouse):
+    at = _app(monkeypatch, demo_warehouse, study="demo-ensemble", scale="normalized", lo="0.5", hi="1")
+    assert at.session_state["selection"] == Selection(0.5, 1.0, True)
+    _open(at, "runs")
+    # independent normalization: per dataset (x - min) / (max - min) over the study's runs
+    expected = sql(demo_warehouse, """with n as (select (test_accuracy - min(test_accuracy) over (partition by dataset))
+        / (max(test_accuracy) over (partition by dataset) - min(test_accuracy) over (partition by dataset)) as x
+        from runs where status = 'ok') select count(*) from n where x between 0.5 and 1""")[0][0]
+    assert "normalized test accuracy 0.500 – 1.000" in at.caption[0].value
+    assert at.caption[0].value.startswith(f"{expected:,} networks")
+
+
+def test_a_bad_link_is_explained_and_ignored(monkeypatch, demo_warehouse):
+    at = _app(monkeypatch, demo_warehouse, study="nope", lo="high", hi="1")
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "study 'nope' is not in this warehouse" in warnings and "needs two numbers" in warnings
+    assert at.session_state["selection"] is None
+
+
+def test_an_empty_selection_says_so_on_every_page(monkeypatch, demo_warehouse):
+    at = _app(monkeypatch, demo_warehouse, lo="0.0", hi="0.001")
+    for page in ("combinations", "trellis", "runs"):
+        _open(at, page)
+        assert any("no finished network" in w.value.lower() for w in at.warning), page
+
+
+def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
+    at = _app(monkeypatch, demo_warehouse, lo="0.9", hi="1")
+    at.session_state["matrix_a"] = {"selection": {"cell": [
+        {"a": "dataset", "b": "optimizer", "option_a": "digits", "option_b": "adam"}]}}
+    _open(at, "combinations")
+    at.radio(key="heatmap_value").set_value("lift")
+    at.radio(key="compare_with").set_value("the top 5 %").run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 2  # the selection and the top 5 %, side by side
+    assert "false discovery rate" in at.caption[0].value
+    drilled = at.dataframe[0].value
+    direct = sql(demo_warehouse, """select count(*) from runs r join hyperparameters h using (run_id)
+        where h.name = 'optimizer' and h.value = 'adam' and r.dataset = 'digits' and r.status = 'ok'
+        and r.test_accuracy between 0.9 and 1""")[0][0]
+    assert len(drilled) == direct > 0
+    at.toggle(key="only_significant").set_value(True).run()
+    assert not at.exception
+
+
+def test_trellis_with_another_primary_and_a_secondary(monkeypatch, demo_warehouse):
+    at = _app(monkeypatch, demo_warehouse)
+    _open(at, "trellis")
+    at.selectbox(key="trellis_primary").set_value("optimizer").run()
+    at.selectbox(key="trellis_secondary").set_value("batch_norm").run()
+    at.toggle(key="trellis_normalized").set_value(True).run()
+    assert not at.exception and len(at.get("vega_lite_chart")) == 1
+    assert "Student-t 95 % confidence interval" in at.caption[0].value
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_missing_warehouse_is_a_message_on_every_page(monkeypatch, tmp_path, page):
+    at = _app(monkeypatch, tmp_path / "absent.duckdb")
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception
+    assert at.error and ("no warehouse at" in at.error[0].value.lower())
+
+
+def test_an_empty_warehouse_says_how_to_fill_it(monkeypatch, tmp_path):
+    path = tmp_path / "empty.duckdb"
+    with store.write(path):
+        pass
+    at = _app(monkeypatch, path)
+    at.switch_page("pages/trellis.py").run()
+    assert not at.exception
+    assert "holds no study yet" in at.info[0].value
+
+
+def test_a_locked_warehouse_is_a_message(monkeypatch, tiny_warehouse, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "locked.duckdb"
+    shutil.copy(tiny_warehouse, path)
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        at = _app(monkeypatch, path)
+        at.switch_page("pages/distribution.py").run(timeout=60)
+        assert not at.exception
+        assert "locked by another process" in at.error[0].value
+        assert time.monotonic() - start < 30
+    finally:
+        holder.kill()
+        holder.wait()
+    assert duckdb.connect(str(path), read_only=True).sql("select count(*) from runs").fetchall()[0][0] == 24

@@ -1,0 +1,165 @@
+"""The import rules of the layout (README, Layout): each package may import only what its role needs.
+
+    .venv/bin/python -m pytest tests/test_layout.py
+
+Every module is imported in a fresh interpreter and its `sys.modules` inspected, so a module
+added to a package later is checked by the same rule. The pages are run (AppTest) rather than
+imported, since a page is a script. Streamlit is also checked in the source, lazy imports included.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import pipeline
+from tests.conftest import ROOT
+
+# package or module prefix -> top-level modules it must not load when imported
+RULES = {
+    "pipeline.core": {"torch", "duckdb", "polars", "streamlit", "altair"},
+    "pipeline.training": {"duckdb", "polars", "streamlit", "altair"},
+    "pipeline.worker": {"duckdb", "polars", "streamlit", "altair"},  # runs on bare GPU machines
+    "pipeline.analysis": {"streamlit", "torch", "hpbandster", "Pyro4"},
+    "pipeline.warehouse": {"torch", "streamlit", "hpbandster", "Pyro4"},
+    "pipeline.app": {"torch", "hpbandster", "Pyro4"},
+    "pipeline.jobs": {"torch", "streamlit", "altair"},
+    "pipeline.bohb": {"torch", "streamlit", "altair"},  # masters: local workers train in processes of their own
+    "pipeline.distributed": {"torch", "streamlit", "altair"},
+    "pipeline.importers": {"torch", "streamlit", "hpbandster", "Pyro4"},
+    "pipeline.demo": {"torch", "streamlit", "hpbandster", "Pyro4"},
+}
+# The only modules below the pages that may import streamlit: the app's state, and the benchmark that drives AppTest.
+STREAMLIT_ALLOWED = {"pipeline/app/state.py", "pipeline/benchmarks/app.py"}
+PAGE_FORBIDDEN = {"torch", "hpbandster", "Pyro4"}
+
+
+def all_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.walk_packages(pipeline.__path__, "pipeline."))
+
+
+def rule_for(module: str) -> set[str] | None:
+    prefixes = [p for p in RULES if module == p or module.startswith(p + ".")]
+    return RULES[max(prefixes, key=len)] if prefixes else None
+
+
+def loaded_after(code: str, env: dict | None = None) -> dict:
+    """Top-level modules, and pipeline modules, loaded by running `code` in a fresh interpreter."""
+    probe = code + textwrap.dedent("""
+        import json as _json, sys as _sys
+        print("LOADED" + _json.dumps({"top": sorted({m.split(".")[0] for m in _sys.modules}),
+                                       "pipeline": sorted(m for m in _sys.modules if m.startswith("pipeline"))}))
+    """)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("LOADED"))
+    return json.loads(line[len("LOADED"):])
+
+
+def test_every_module_has_a_rule():
+    """A new package is a new role: give it a rule here before it lands."""
+    lawless = [m for m in all_modules() if rule_for(m) is None and not m.startswith("pipeline.benchmarks")
+               and m not in ("pipeline.ensemble", "pipeline.warehouse.__main__")]
+    assert lawless == []
+
+
+@pytest.mark.parametrize("module", [m for m in all_modules() if rule_for(m)])
+def test_module_imports_only_what_its_role_allows(module):
+    loaded = loaded_after(f"import {module}")
+    broken = sorted(rule_for(module) & set(loaded["top"]))
+    assert broken == [], f"importing {module} loads {broken}; pipeline modules loaded: {loaded['pipeline']}"
+
+
+def test_ensemble_command_keeps_torch_out_of_the_warehouse_side():
+    """The local ensemble trains in this process's children, so it may load torch; never the app."""
+    loaded = loaded_after("import pipeline.ensemble")
+    assert not {"streamlit", "altair"} & set(loaded["top"])
+
+
+def test_demo_restore_does_not_import_torch(tmp_path):
+    """Restoring the demo is a copy into DuckDB: it must not pay ~1 s for torch."""
+    target = tmp_path / "w.duckdb"
+    code = textwrap.dedent(f"""
+        import runpy, sys
+        sys.argv = ["pipeline.demo", "restore", "--warehouse", {str(target)!r}]
+        try:
+            runpy.run_module("pipeline.demo", run_name="__main__")
+        except SystemExit as stop:
+            assert not stop.code, stop.code
+    """)
+    loaded = loaded_after(code)
+    assert target.exists()
+    assert "torch" not in loaded["top"], loaded["pipeline"]
+
+
+@pytest.fixture(scope="module")
+def pages_loaded(demo_warehouse) -> dict:
+    """Every page run once with AppTest on the demo, in one fresh interpreter."""
+    pages = sorted(str(p) for p in (ROOT / "pages").glob("*.py"))
+    code = textwrap.dedent(f"""
+        from streamlit.testing.v1 import AppTest
+        for page in {pages!r}:
+            at = AppTest.from_file(page, default_timeout=120).run()
+            assert not at.exception, (page, at.exception)
+    """)
+    return loaded_after(code, env={"HPW_WAREHOUSE": str(demo_warehouse)})
+
+
+def test_pages_run_without_torch_hpbandster_or_pyro(pages_loaded):
+    assert set(pages_loaded["pipeline"]) - {"pipeline"}, "no page loaded the pipeline: the probe is broken"
+    assert sorted(PAGE_FORBIDDEN & set(pages_loaded["top"])) == [], pages_loaded["pipeline"]
+
+
+def test_home_page_runs_without_torch_hpbandster_or_pyro(demo_warehouse):
+    code = textwrap.dedent(f"""
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file({str(ROOT / "app.py")!r}, default_timeout=120).run()
+        assert not at.exception, at.exception
+        assert at.title[0].value == "Experiment warehouse"
+    """)
+    loaded = loaded_after(code, env={"HPW_WAREHOUSE": str(demo_warehouse)})
+    assert sorted(PAGE_FORBIDDEN & set(loaded["top"])) == [], loaded["pipeline"]
+
+
+def _streamlit_imports(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text())
+    lines = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "streamlit" for a in node.names)) or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "streamlit"):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_app_state_module_imports_streamlit():
+    offenders = {}
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative not in STREAMLIT_ALLOWED and _streamlit_imports(path):
+            offenders[relative] = _streamlit_imports(path)
+    assert offenders == {}
+
+
+def test_the_source_check_sees_an_import(tmp_path):
+    """The source check itself: a lazy import inside a function counts."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from streamlit import session_state\n    return session_state\n")
+    assert _streamlit_imports(probe) == [2]
+
+
+def test_commands_sit_directly_in_pipeline():
+    """Every module directly in pipeline/ is a command: it has a main() and a docstring with its command line."""
+    for path in sorted((ROOT / "pipeline").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        text = path.read_text()
+        assert "def main(" in text and 'if __name__ == "__main__":' in text, path.name
+        assert f"python -m pipeline.{path.stem}" in (ast.get_docstring(ast.parse(text)) or ""), path.name
