@@ -21,11 +21,12 @@ import logging
 import sys
 import tempfile
 from dataclasses import MISSING, asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pipeline.core import cli, hpbandster_compat, hyperband, limits
 from pipeline.core.cli import UsageError, flag
+from pipeline.core.host import utc_from_unix
 from pipeline.core.protocol import TIME_FIELDS
 from pipeline.core.space import Space, SpaceError, load_space
 from pipeline.jobs import cluster
@@ -194,11 +195,11 @@ class SweepLogger:
         else:  # the evaluation raised: a failed run with the exception text
             record = {"status": "failed", "error": str(job.exception), "curve": [], "dataset": c.dataset,
                       "hyperparameters": hpbandster_compat.plain(job.kwargs["config"]), "seed": c.seed}
-            record["started_at"], record["finished_at"] = (_utc(job.timestamps.get(k)) for k in ("started", "finished"))
+            record["started_at"], record["finished_at"] = (utc_from_unix(job.timestamps.get(k)) for k in ("started", "finished"))
         record.update(
             trial=self.trial, bracket=bracket, round=round_, budget=budget, config_id=str(global_id),
             bracket_s=hyperband.bracket_s(bracket, hyperband.max_sh_iter(c.min_budget, c.max_budget, c.eta)),
-            round_index=self._round_index(config_id, budget), submitted_at=_utc(job.timestamps.get("submitted")),
+            round_index=self._round_index(config_id, budget), submitted_at=utc_from_unix(job.timestamps.get("submitted")),
             sampled_as=hyperband.sampled_as(round_, self.infos.get(config_id)))
         self.trial += 1
         self.writer.add(record)
@@ -210,9 +211,6 @@ class SweepLogger:
                                   "best val acc": "-" if self.best is None else f"{1 - self.best:.3f}"}, refresh=False)
             self.bar.update(1)
 
-
-def _utc(timestamp: float | None) -> datetime | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
 
 
 def _offset_optimizer(cls, offset: int):

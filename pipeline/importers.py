@@ -51,13 +51,13 @@ import math
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from pipeline.core import cli, hyperband, limits
 from pipeline.core.cli import UsageError
+from pipeline.core.host import utc_from_unix
 from pipeline.warehouse import store
 
 PROG = "python -m pipeline.importers"
@@ -277,9 +277,6 @@ def _accuracy(info) -> float | None:
     return None
 
 
-def _utc(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
-
 
 def _round_indices(evaluations: list[_Evaluation], rounds: dict[int, int]) -> dict[int, int]:
     """Line -> position of its config among the configs evaluated in its (bracket, round)."""
@@ -317,7 +314,7 @@ def _log_records(evaluations, configs, plan, dataset: str | None, results_path: 
             "dataset": dataset or (None if config.get("dataset") is None else str(config["dataset"])),
             "test_accuracy": _accuracy(e.result.get("info")) if status == "ok" else None,
             "wall_seconds": finished - started if started is not None and finished is not None else None,
-            "submitted_at": _utc(e.times.get("submitted")), "started_at": _utc(started), "finished_at": _utc(finished),
+            "submitted_at": utc_from_unix(e.times.get("submitted")), "started_at": utc_from_unix(started), "finished_at": utc_from_unix(finished),
             "bracket": e.config_id[0], "bracket_s": hyperband.bracket_s(e.config_id[0], n), "round": rounds[e.line],
             "round_index": indices[e.line], "budget": e.budget, "config_id": str(e.config_id),
             "sampled_as": hyperband.sampled_as(rounds[e.line], info),

@@ -12,5 +12,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def utc_from_unix(seconds: float | None) -> datetime | None:
+    """A Unix timestamp (hpbandster's job times) as the warehouse's naive UTC time."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
