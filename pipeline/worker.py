@@ -2,8 +2,8 @@
 
     python -m pipeline.worker --nameserver 10.0.0.1 --port 9090 --run-id big --host 10.0.0.2
 
-The master (`python -m pipeline.distributed` or `python -m pipeline.bohb`) prints the exact command with its address, port
-and run id. A worker needs torch, numpy, scikit-learn, hpbandster and this package; it never
+The master (`python -m pipeline.distributed` or `python -m pipeline.bohb`) prints the exact command
+with its address, port and run id. A worker needs torch, numpy, scikit-learn, hpbandster and this package; it never
 imports DuckDB, polars or Streamlit, so it runs on a bare GPU machine. It may start before the
 master (it waits up to --wait seconds), and leaves --timeout seconds after the master is gone.
 """

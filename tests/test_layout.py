@@ -134,7 +134,13 @@ def _streamlit_imports(path: Path) -> list[int]:
     tree = ast.parse(path.read_text())
     lines = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "streamlit" for a in node.names)) or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "streamlit"):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        if any(name.split(".")[0] == "streamlit" for name in names):
             lines.append(node.lineno)
     return lines
 

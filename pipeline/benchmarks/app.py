@@ -97,9 +97,10 @@ def _render(at, page: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.benchmarks.app", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=limits.number(int, limits.RUNS), action="append", help="networks in the warehouse (repeatable); "
-                        "default 16,000 and 1,000,000")
-    parser.add_argument("--repeats", type=limits.number(int, limits.REPEATS), default=5, help="renders per page; the median is reported")
+    parser.add_argument("--runs", type=limits.number(int, limits.RUNS), action="append",
+                        help="networks in the warehouse (repeatable); default 16,000 and 1,000,000")
+    parser.add_argument("--repeats", type=limits.number(int, limits.REPEATS), default=5,
+                        help="renders per page; the median is reported")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         warm_up = build(200, Path(tmp))

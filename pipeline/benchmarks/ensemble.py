@@ -1,6 +1,6 @@
 """The pipeline against the naive way: the same sampled networks, one run, one machine.
 
-    python -m pipeline.benchmarks.ensemble      # CPU workload: 48 networks, 2,000 16x16 images, 4 epochs (the demo's shape)
+    python -m pipeline.benchmarks.ensemble   # CPU workload: 48 networks, 2,000 16x16 images, 4 epochs (the demo's)
     python -m pipeline.benchmarks.ensemble --device cuda --networks 512 --naive-networks 16 --train-size 60000 \
         --image-size 28 --epochs 5   # the GPU standard: MNIST-shaped, 60,000 images, 5 epochs
 

@@ -79,9 +79,11 @@ def time_import(source: Path, folder: Path, run: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.benchmarks.table_import", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.benchmarks.table_import",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=limits.number(int, limits.RUNS), default=200_000, help="networks in the table")
-    parser.add_argument("--repeats", type=limits.number(int, limits.REPEATS), default=3, help="imports per format; the median is reported")
+    parser.add_argument("--repeats", type=limits.number(int, limits.REPEATS), default=3,
+                        help="imports per format; the median is reported")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -298,7 +298,8 @@ def _choices(where: str, choices) -> tuple[Value, ...]:
 def _conditions(where: str, spec, declared: dict[str, Param]) -> dict[str, tuple[Value, ...]]:
     """`when = {parent = [values]}`: each parent a categorical declared above, each value one of its options."""
     if not isinstance(spec, dict):
-        raise SpaceError(f"{where}: 'when' must be a table like when = {{ parent = [values] }}, got {_shown_value(spec)}")
+        raise SpaceError(f"{where}: 'when' must be a table like when = {{ parent = [values] }}, "
+                         f"got {_shown_value(spec)}")
     when = {}
     for parent, allowed in spec.items():
         if parent not in declared:

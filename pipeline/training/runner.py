@@ -64,7 +64,8 @@ class Runner:
             record["curve"] = fields.pop("curve")
             record.update(fields)
         except Exception as err:
-            record.update(status="failed", curve=[], error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
+            record.update(status="failed", curve=[],
+                          error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
         record["wall_seconds"] = time.perf_counter() - start
         record["finished_at"] = utcnow()
         return record

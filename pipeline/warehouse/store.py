@@ -479,14 +479,16 @@ def insert_runs(con, study_id: int, records: list[dict]) -> list[int]:
     first_id = con.execute("select coalesce(max(run_id), 0) + 1 from runs").fetchall()[0][0]
     run_ids = list(range(first_id, first_id + len(records)))
     runs = {col: [r.get(col) for r in records] for col in RUN_COLUMNS}
-    runs_table = pa.table({"run_id": pa.array(run_ids, pa.int64()), "study_id": pa.array([study_id] * len(records), pa.int32()),
+    runs_table = pa.table({"run_id": pa.array(run_ids, pa.int64()),
+                           "study_id": pa.array([study_id] * len(records), pa.int32()),
                            **{c: pa.array(v, RUN_COLUMNS[c]) for c, v in runs.items()}})
     hp_rows = [(rid, name, value_text(v), value_number(v))
                for rid, r in zip(run_ids, records) for name, v in r["hyperparameters"].items()]
     hp_table = pa.table({k: pa.array(v, t) for (k, t), v in zip(
         {"run_id": pa.int64(), "name": pa.string(), "value": pa.string(), "value_num": pa.float64()}.items(),
         zip(*hp_rows) if hp_rows else [[]] * 4)})
-    curve_rows = [(rid, *[point.get(c) for c in CURVE_COLUMNS]) for rid, r in zip(run_ids, records) for point in r["curve"]]
+    curve_rows = [(rid, *[point.get(c) for c in CURVE_COLUMNS])
+                  for rid, r in zip(run_ids, records) for point in r["curve"]]
     curve_types = {"run_id": pa.int64(), **CURVE_COLUMNS}
     curve_table = pa.table({k: pa.array(v, t) for (k, t), v in zip(
         curve_types.items(), zip(*curve_rows) if curve_rows else [[]] * len(curve_types))})
