@@ -1,4 +1,4 @@
--- The experiment warehouse. Every statement is idempotent; pipeline/warehouse.py runs this
+-- The experiment warehouse. Every statement is idempotent; pipeline/warehouse/store.py runs this
 -- file whenever it creates a warehouse. Times are UTC. Documented for users in README.md.
 
 create table if not exists warehouse_meta (
@@ -125,7 +125,7 @@ comment on column runs.train_seconds is 'Seconds in the training loop (validatio
 comment on column runs.wall_seconds is 'Seconds from start to result, model build, FLOP count and test included.';
 comment on column runs.flops_per_sample is 'Forward-pass FLOPs for one image (a multiply-add counts 2), by torch.utils.flop_counter.';
 comment on column runs.inference_ms_per_image is 'Median forward time per image in a batch of 128, milliseconds, on runs.device.';
-comment on column runs.seed is 'Seed of weight init, batch order and augmentation: rebuilds the network with pipeline.cnn.build_cnn.';
+comment on column runs.seed is 'Seed of weight init, batch order and augmentation: rebuilds the network with pipeline.training.cnn.build_cnn.';
 comment on column runs.worker is 'host:pid of the process that trained it.';
 comment on column runs.bracket is 'Hyperband: iteration number of hpbandster (null outside sweeps).';
 comment on column runs.bracket_s is 'Hyperband: s of the bracket (number of halvings it starts with).';

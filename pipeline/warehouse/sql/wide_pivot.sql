@@ -1,5 +1,5 @@
 -- The runs of study $study_id after run $after, one row each with one column per hyperparameter.
--- The columns after run_id are generated (pipeline/wide.py):
+-- The columns after run_id are generated (pipeline/warehouse/wide.py):
 --     first(h.value_num or h.value) filter (where h.name = $n<i>) as "<name>"
 with study_runs as (
     select run_id
