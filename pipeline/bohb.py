@@ -25,13 +25,15 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline.core import cli, hpbandster_compat, hyperband, limits
-from pipeline.core.cli import UsageError, flag
+from pipeline.core.cli import UsageError, flag, reflag
 from pipeline.core.host import utc_from_unix
 from pipeline.core.protocol import TIME_FIELDS
-from pipeline.core.space import Space, SpaceError, load_space
+from pipeline.core.space import Space, load_space
 from pipeline.jobs import cluster
-from pipeline.training.datasets import BUILTIN, STANDARD, DataFlags, DatasetError
-from pipeline.training.train import check_space
+from pipeline.jobs.flags import JOB_ERRORS, JobFlags
+from pipeline.jobs.study import check_trainable, open_study
+from pipeline.jobs.writer import JobWriter, RunsOf, job_writer
+from pipeline.training.data_spec import BUILTIN, STANDARD
 from pipeline.warehouse import store
 
 hpbandster_compat.install()
@@ -41,15 +43,19 @@ from hpbandster.optimizers import BOHB, HyperBand, RandomSearch  # noqa: E402
 
 PROG = "python -m pipeline.bohb"
 OPTIMIZERS = {"bohb": BOHB, "hyperband": HyperBand, "random_search": RandomSearch}
-IDENTITY = ("optimizer", "dataset", "min_budget", "max_budget", "eta", "seed", "epochs",
-            "image_size", "channels", "train_size", "test_size", "data_seed")
+EVALUATIONS = RunsOf("evaluations", "eval", "the same command continues with the next bracket")
 
 
 @dataclass(frozen=True)
-class SweepConfig(DataFlags):
-    study: str = flag(None, "name of the sweep's study; the same name continues it")
+class SweepConfig(JobFlags):
+    identity = ("optimizer", "dataset", "min_budget", "max_budget", "eta", "seed", "epochs",
+                "image_size", "channels", "train_size", "test_size", "data_seed")
+    help_order = ("study", "optimizer", "space", "dataset", "min_budget", "max_budget", "eta", "iterations", "epochs",
+                  "seed", "device", "workers", "min_workers", "host", "port", "warehouse", "flush_seconds")
+
+    study: str = reflag(JobFlags, "study", help="name of the sweep's study; the same name continues it")
     optimizer: str = flag("bohb", "hpbandster optimizer", choices=tuple(OPTIMIZERS))
-    space: str = flag("bohbvis", "search space: a TOML file, or a name in pipeline/spaces/")
+    space: str = reflag(JobFlags, "space", default="bohbvis")
     dataset: str = flag("digits", f"dataset (built-in: {', '.join(BUILTIN)}; torchvision: {', '.join(STANDARD)})")
     min_budget: float = flag(1.0, "smallest budget (epochs, or data share with budget = data_fraction)",
                              bounds=limits.BUDGET)
@@ -58,30 +64,26 @@ class SweepConfig(DataFlags):
     iterations: int = flag(4, "Hyperband iterations (brackets) the sweep should hold when it ends",
                            bounds=limits.ITERATIONS)
     epochs: int = flag(4, "epochs per evaluation when the space's budget is data_fraction", bounds=limits.EPOCHS)
-    seed: int = flag(0, "seed of the optimizer's sampler and of every network's initialization", bounds=limits.SEED)
-    device: str = flag("auto", "device of the local workers: auto, cpu, cuda or cuda:N")
-    workers: int = flag(2, "worker processes started on this machine (0: remote workers only)", bounds=limits.WORKERS)
+    seed: int = reflag(JobFlags, "seed", help="seed of the optimizer's sampler and of every network's initialization")
+    device: str = reflag(JobFlags, "device", help="device of the local workers: auto, cpu, cuda or cuda:N")
+    workers: int = reflag(JobFlags, "workers", default=2,
+                          help="worker processes started on this machine (0: remote workers only)")
     min_workers: int = flag(0, "wait for this many workers before starting (0: --workers, at least 1)",
                             bounds=limits.MIN_WORKERS)
     host: str = flag("127.0.0.1", "address of this machine that workers can reach")
     port: int = flag(0, "nameserver port (0: any free one, printed at start)", bounds=limits.PORT)
-    warehouse: str | None = flag(None, f"warehouse file (default: ${store.PATH_ENV_VAR} or {store.DEFAULT_PATH})")
-    flush_seconds: float = flag(1.0, "write finished evaluations at most this often", bounds=limits.FLUSH_SECONDS)
+    flush_seconds: float = reflag(JobFlags, "flush_seconds", default=1.0,
+                                  help="write finished evaluations at most this often")
 
     def validate(self) -> None:
-        cli.check_study(self.study)
+        super().validate()
         if self.dataset not in BUILTIN + STANDARD:
             raise UsageError(f"--dataset: unknown dataset {limits.shown(self.dataset)}; choose from "
                              f"{', '.join(BUILTIN + STANDARD)}")
         problem = hyperband.plan_problem(self.min_budget, self.max_budget, self.eta)
         if problem:
             raise UsageError(f"--min-budget/--max-budget/--eta: {problem}")
-        self.check_data()
-        cli.check_device(self.device)
         cli.check_listen(self.host, self.port)
-
-    def settings(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k in IDENTITY}
 
 
 def load_sweep_space(config: SweepConfig) -> Space:
@@ -90,40 +92,34 @@ def load_sweep_space(config: SweepConfig) -> Space:
         raise UsageError(f"budget = epochs needs budgets from 1 to {limits.EPOCHS[1]:,} epochs, got --min-budget "
                          f"{config.min_budget:g} and --max-budget {config.max_budget:g}")
     space.to_configspace(config.seed)  # what ConfigSpace refuses is refused now, before the study is written
-    # so is a space every evaluation of which would fail: the trainer gets each configuration with [fixed]
-    check_space(space, (config.channels, config.image_size, config.image_size), source=config.space, with_fixed=True)
+    check_trainable(space, config, with_fixed=True)  # the trainer gets each configuration with [fixed]
     return space
 
 
 def open_sweep(config: SweepConfig, space: Space, path: Path) -> tuple[int, int, int]:
     """Create or check the study and store its plan; returns (study_id, next bracket, next trial)."""
-    with store.write(path) as con:
-        study = store.get_study(con, config.study)
-        if study is None:
-            study_id = store.create_study(
-                con, name=config.study, kind=config.optimizer, search_space=space.to_json(),
-                settings=config.settings(), seed=config.seed, param_types=space.param_types())
-            next_bracket, next_trial = 0, 0
-        else:
-            if study["kind"] != config.optimizer:
-                raise UsageError(f"study '{config.study}' is a {study['kind']} study; it cannot continue as "
-                                 f"{config.optimizer}. Pick another --study name or --optimizer {study['kind']}")
-            store.check_same_settings(study, config.settings(), space.to_json())
-            study_id = study["study_id"]
-            next_bracket, next_trial = con.execute(
-                "select coalesce(max(bracket) + 1, 0), coalesce(max(trial) + 1, 0) from runs where study_id = ?",
-                [study_id]).fetchall()[0]
-        rounds = hyperband.plan(config.min_budget, config.max_budget, config.eta, config.iterations)
+    rounds = hyperband.plan(config.min_budget, config.max_budget, config.eta, config.iterations)
+
+    def opened(con, study_id: int) -> tuple[int, int]:
         con.executemany(
-            "insert or ignore into sweep_plan (study_id, bracket, bracket_s, round, configs, budget) values (?, ?, ?, ?, ?, ?)",
-            [(study_id, r.bracket, r.s, r.round, r.configs, r.budget) for r in rounds])
-        if study is not None and study["finished_at"] is None and next_bracket >= config.iterations:
-            # every asked bracket started; if each round holds its planned evaluations, the job stopped between
-            # its last flush and marking the sweep finished (an interrupted bracket stays partial, unfinished)
-            held = {(b, r): n for b, r, n in con.execute(
-                "select bracket, round, count(*) from runs where study_id = ? group by all", [study_id]).fetchall()}
-            if all(held.get((r.bracket, r.round), 0) >= r.configs for r in rounds):
-                store.finish_study(con, study_id)
+            "insert or ignore into sweep_plan (study_id, bracket, bracket_s, round, configs, budget) "
+            "values (?, ?, ?, ?, ?, ?)", [(study_id, r.bracket, r.s, r.round, r.configs, r.budget) for r in rounds])
+        return con.execute("select coalesce(max(bracket) + 1, 0), coalesce(max(trial) + 1, 0) from runs "
+                           "where study_id = ?", [study_id]).fetchall()[0]
+
+    def complete(con, study_id: int, held: tuple[int, int]) -> bool:
+        # every asked bracket started, and each round holds its planned evaluations: the job stopped between its
+        # last flush and marking the sweep finished (an interrupted bracket stays partial, unfinished)
+        if held[0] < config.iterations:
+            return False
+        counts = {(b, r): n for b, r, n in con.execute(
+            "select bracket, round, count(*) from runs where study_id = ? group by all", [study_id]).fetchall()}
+        return all(counts.get((r.bracket, r.round), 0) >= r.configs for r in rounds)
+
+    study_id, (next_bracket, next_trial) = open_study(
+        config, space, path, kind=config.optimizer, opened=opened, complete=complete,
+        refusal=lambda kind: f"study '{config.study}' is a {kind} study; it cannot continue as {config.optimizer}. "
+                             f"Pick another --study name or --optimizer {kind}")
     return study_id, next_bracket, next_trial
 
 
@@ -153,7 +149,8 @@ def previous_result(path: Path, study_id: int, space: Space):
                 cid = json.loads(config_id.replace("(", "[").replace(")", "]"))
                 if tuple(cid) not in seen:
                     seen.add(tuple(cid))
-                    cfg.write(json.dumps([cid, configs.get(run_id, {}), {"model_based_pick": sampled == "model_based"}]) + "\n")
+                    info = {"model_based_pick": sampled == "model_based"}
+                    cfg.write(json.dumps([cid, configs.get(run_id, {}), info]) + "\n")
                 result = None if status == "failed" else {"loss": loss, "info": {}}
                 stamps = {"submitted": submitted, "started": started, "finished": finished}
                 res.write(json.dumps([cid, budget, stamps, result, error if status == "failed" else None]) + "\n")
@@ -163,8 +160,8 @@ def previous_result(path: Path, study_id: int, space: Space):
 class SweepLogger:
     """hpbandster result logger (`new_config`, `__call__(job)`) writing runs to the warehouse."""
 
-    def __init__(self, writer: store.RunWriter, config: SweepConfig, *, first_trial: int, offset: int, bar):
-        self.writer, self.config, self.trial, self.offset, self.bar = writer, config, first_trial, offset, bar
+    def __init__(self, writer: JobWriter, config: SweepConfig, *, first_trial: int, offset: int):
+        self.writer, self.config, self.trial, self.offset = writer, config, first_trial, offset
         self.master = None  # set once the optimizer exists: the round of a job is read off its iteration
         self.infos: dict[tuple, dict] = {}
         self.best: float | None = None
@@ -195,22 +192,20 @@ class SweepLogger:
         else:  # the evaluation raised: a failed run with the exception text
             record = {"status": "failed", "error": str(job.exception), "curve": [], "dataset": c.dataset,
                       "hyperparameters": hpbandster_compat.plain(job.kwargs["config"]), "seed": c.seed}
-            record["started_at"], record["finished_at"] = (utc_from_unix(job.timestamps.get(k)) for k in ("started", "finished"))
+            record["started_at"], record["finished_at"] = (utc_from_unix(job.timestamps.get(k))
+                                                           for k in ("started", "finished"))
         record.update(
             trial=self.trial, bracket=bracket, round=round_, budget=budget, config_id=str(global_id),
             bracket_s=hyperband.bracket_s(bracket, hyperband.max_sh_iter(c.min_budget, c.max_budget, c.eta)),
-            round_index=self._round_index(config_id, budget), submitted_at=utc_from_unix(job.timestamps.get("submitted")),
+            round_index=self._round_index(config_id, budget),
+            submitted_at=utc_from_unix(job.timestamps.get("submitted")),
             sampled_as=hyperband.sampled_as(round_, self.infos.get(config_id)))
         self.trial += 1
-        self.writer.add(record)
         self.done[bracket] = self.done.get(bracket, 0) + 1
         if record.get("loss") is not None and budget >= c.max_budget - 1e-9:
             self.best = record["loss"] if self.best is None else min(self.best, record["loss"])
-        if self.bar is not None:
-            self.bar.set_postfix({"bracket": bracket, "done": self.done[bracket],
-                                  "best val acc": "-" if self.best is None else f"{1 - self.best:.3f}"}, refresh=False)
-            self.bar.update(1)
-
+        self.writer.add(record, postfix={"bracket": bracket, "done": self.done[bracket],
+                                         "best val acc": "-" if self.best is None else f"{1 - self.best:.3f}"})
 
 
 def _offset_optimizer(cls, offset: int):
@@ -231,15 +226,13 @@ def _offset_optimizer(cls, offset: int):
 
 def run(config: SweepConfig):
     """Run the sweep's remaining brackets; returns hpbandster's Result of this call (None if none)."""
-    from tqdm import tqdm
-
     path = store.resolve_path(config.warehouse)
     space = load_sweep_space(config)
-    store.check_writable(path)
     study_id, offset, first_trial = open_sweep(config, space, path)
     remaining = config.iterations - offset
     if remaining <= 0:
-        print(f"sweep '{config.study}' already holds {offset} brackets; raise --iterations to run more", file=sys.stderr)
+        print(f"sweep '{config.study}' already holds {offset} brackets; raise --iterations to run more",
+              file=sys.stderr)
         return None
     configspace = space.to_configspace(config.seed)
     warm = previous_result(path, study_id, space) if offset and config.optimizer == "bohb" else None
@@ -250,25 +243,19 @@ def run(config: SweepConfig):
                 "seed": config.seed, "budget_resource": space.budget, "epochs": config.epochs,
                 "max_budget": config.max_budget}
     with cluster.local_cluster(run_id=run_id, host=config.host, port=config.port, workers=config.workers,
-                               device=config.device, settings=settings) as local:
-        writer = store.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
-        bar = tqdm(total=planned, unit="eval", desc=config.study, dynamic_ncols=True)
-        logger = SweepLogger(writer, config, first_trial=first_trial, offset=offset, bar=bar)
+                               device=config.device, settings=settings) as local, \
+            job_writer(path, study_id, config, EVALUATIONS, total=planned) as writer:
+        logger = SweepLogger(writer, config, first_trial=first_trial, offset=offset)
         optimizer = _offset_optimizer(OPTIMIZERS[config.optimizer], offset)(
             configspace=configspace, run_id=run_id, eta=config.eta, min_budget=config.min_budget,
             max_budget=config.max_budget, nameserver=local.host, nameserver_port=local.port, host=config.host,
             result_logger=logger, ping_interval=cluster.DISCOVERY_SECONDS, logger=logging.getLogger("pipeline.bohb"),
             **({"previous_result": warm} if warm is not None else {}))
         logger.master = optimizer
-        try:
-            keeping = writer.keeping_runs("evaluations", "the same command continues with the next bracket")
-            with keeping, local.watch(optimizer):
-                result = optimizer.run(n_iterations=remaining,
-                                       min_n_workers=config.min_workers or max(1, config.workers))
-                writer.finish_study()
-        finally:
-            bar.close()
-            optimizer.shutdown(shutdown_workers=True)
+        writer.stop_with(lambda: optimizer.shutdown(shutdown_workers=True))
+        with local.watch(optimizer):
+            result = optimizer.run(n_iterations=remaining, min_n_workers=config.min_workers or max(1, config.workers))
+        writer.finish()
     return result
 
 
@@ -298,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         schedule(argv[1:])
         return
     cli.main(SweepConfig, run, argv, prog=PROG, description=__doc__.split("\n\n")[0],
-             errors=(UsageError, SpaceError, DatasetError, store.WarehouseError, ValueError, cluster.WorkersLost))
+             errors=(*JOB_ERRORS, cluster.WorkersLost))
 
 
 if __name__ == "__main__":

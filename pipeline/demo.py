@@ -21,7 +21,6 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import ensemble
 from pipeline.core import limits
 from pipeline.core.space import Space, SpaceError
 from pipeline.warehouse import store
@@ -35,8 +34,8 @@ def export(source: Path, folder: Path) -> None:
     with store.read(source) as con:
         for table, order in TABLES.items():
             target = folder / f"{table}.parquet"
-            con.execute(f"copy (select * from {table} order by {order}) to {limits.sql_string(str(target))} "
-                        "(format parquet, compression zstd, compression_level 19)")
+            con.execute(f"copy (select * from {table} order by {order}) to ? "
+                        "(format parquet, compression zstd, compression_level 19)", [str(target)])
 
 
 def _check_folder(folder: Path, flag: str) -> None:
@@ -75,12 +74,15 @@ def restore(folder: Path, target: Path) -> None:
                 try:
                     types = Space.from_json(space).param_types() if space else {}
                 except SpaceError as err:
-                    raise store.WarehouseError(f"{folder / 'studies.parquet'}: study {limits.shown(name)}: {err}") from None
+                    raise store.WarehouseError(f"{folder / 'studies.parquet'}: study {limits.shown(name)}: "
+                                               f"{err}") from None
                 store.create_study_view(con, study_id, name, types)
         os.replace(scratch, target)
 
 
 def build(folder: Path) -> None:
+    from pipeline import ensemble  # imported here: it brings torch, which restore and export never need
+
     _check_folder(folder, "--folder")  # before 25 minutes of training, not after
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / "demo.duckdb"

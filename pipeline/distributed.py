@@ -23,16 +23,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from pipeline.core import cli, hpbandster_compat, limits
-from pipeline.core.cli import flag
+from pipeline.core.cli import flag, reflag
 from pipeline.core.protocol import TIME_FIELDS
-from pipeline.ensemble import (
-    JOB_ERRORS,
-    EnsembleConfig,
-    load_ensemble_space,
-    member_task,
-    pending_members,
-)
 from pipeline.jobs import cluster
+from pipeline.jobs.flags import JOB_ERRORS
+from pipeline.jobs.members import NETWORKS, EnsembleConfig, load_ensemble_space, member_task, pending_members
+from pipeline.jobs.writer import JobWriter, job_writer
 from pipeline.warehouse import store
 
 hpbandster_compat.install()
@@ -46,8 +42,10 @@ PROG = "python -m pipeline.distributed"
 
 @dataclass(frozen=True)
 class MasterConfig(EnsembleConfig):
-    workers: int = flag(0, "worker processes the master starts on this machine (0: remote workers only)",
-                        bounds=limits.WORKERS)
+    help_order = ("workers", "host", "port", "run_id", "min_workers", *EnsembleConfig.help_order)
+
+    workers: int = reflag(EnsembleConfig, "workers",
+                          help="worker processes the master starts on this machine (0: remote workers only)")
     host: str = flag("127.0.0.1", "address of this machine that the workers can reach")
     port: int = flag(0, "nameserver port (0: any free one, printed at start)", bounds=limits.PORT)
     run_id: str | None = flag(None, "hpbandster run id that workers join (default: the study name)")
@@ -86,8 +84,8 @@ class EnsembleMaster(cluster.StopsOnError, Master):
 class WarehouseLogger:
     """hpbandster result logger (`new_config`, `__call__(job)`) that writes to the warehouse."""
 
-    def __init__(self, writer: store.RunWriter, progress=None):
-        self.writer, self.progress = writer, progress
+    def __init__(self, writer: JobWriter):
+        self.writer = writer
 
     def new_config(self, config_id, config, config_info):
         pass  # a member's configuration is known from the study's seed; only results are stored
@@ -103,13 +101,9 @@ class WarehouseLogger:
                       "hyperparameters": job_config["hyperparameters"], "seed": job_config["seed"]}
         record["trial"] = job_config["trial"]
         self.writer.add(record)
-        if self.progress is not None:
-            self.progress.update(1)
 
 
 def run_master(config: MasterConfig) -> int:
-    from tqdm import tqdm
-
     path = store.resolve_path(config.warehouse)
     space = load_ensemble_space(config)
     study_id, done, todo = pending_members(config, space, path)
@@ -122,20 +116,15 @@ def run_master(config: MasterConfig) -> int:
                      "hyperparameters": hyperparameters, "data_spec": asdict(config.data_spec)})
     run_id = config.run_id or config.study
     with cluster.local_cluster(run_id=run_id, host=config.host, port=config.port, workers=config.workers,
-                               device=config.device) as local:
-        writer = store.RunWriter(path, study_id, flush_seconds=config.flush_seconds)
-        bar = tqdm(total=config.runs, initial=len(done), unit="net", desc=config.study, dynamic_ncols=True)
+                               device=config.device) as local, \
+            job_writer(path, study_id, config, NETWORKS, total=config.runs, done=len(done)) as writer:
         master = EnsembleMaster(jobs, config.epochs, run_id=run_id, nameserver=local.host, nameserver_port=local.port,
                                 host=config.host, ping_interval=cluster.DISCOVERY_SECONDS,
-                                result_logger=WarehouseLogger(writer, bar),
-                                logger=logging.getLogger("pipeline.distributed"))
-        try:
-            with writer.keeping_runs("networks", "run the same command again to continue"), local.watch(master):
-                master.run(n_iterations=1, min_n_workers=config.min_workers or max(1, config.workers))
-                writer.finish_study()
-        finally:
-            bar.close()
-            master.shutdown(shutdown_workers=True)
+                                result_logger=WarehouseLogger(writer), logger=logging.getLogger("pipeline.distributed"))
+        writer.stop_with(lambda: master.shutdown(shutdown_workers=True))
+        with local.watch(master):
+            master.run(n_iterations=1, min_n_workers=config.min_workers or max(1, config.workers))
+        writer.finish()
     return writer.written
 
 

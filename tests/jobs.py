@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.warehouse import store
 from tests.conftest import ROOT, sql
 
 
@@ -87,3 +88,27 @@ def nameserver_stopped(err: str) -> bool:
     port = int(re.search(r"nameserver on 127\.0\.0\.1:(\d+)", err).group(1))
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def record_writes(monkeypatch) -> list[set[str]]:
+    """Every write transaction from now on, in this process, as the set of what it did ("runs", "finish")."""
+    writes: list[set[str]] = []
+    real_write, real_insert, real_finish = store.write, store.insert_runs, store.finish_study
+
+    def write(*args, **kwargs):
+        writes.append(set())
+        return real_write(*args, **kwargs)
+
+    def insert_runs(con, study_id, records):
+        if records:
+            writes[-1].add("runs")
+        return real_insert(con, study_id, records)
+
+    def finish_study(con, study_id):
+        writes[-1].add("finish")
+        return real_finish(con, study_id)
+
+    monkeypatch.setattr(store, "write", write)
+    monkeypatch.setattr(store, "insert_runs", insert_runs)
+    monkeypatch.setattr(store, "finish_study", finish_study)
+    return writes

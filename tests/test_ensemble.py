@@ -182,3 +182,15 @@ def test_a_resume_that_finds_every_run_done_finishes_the_study(tmp_path, capsys)
     assert "nothing to do" in capsys.readouterr().err
     assert sql(path, "select finished_at is not null from studies") == [(True,)]
     assert sql(path, "select count(*) from runs") == [(4,)]
+
+
+def test_the_last_flush_of_a_job_marks_its_study_finished(tmp_path, monkeypatch):
+    """The job flushed, marked the study finished in a second write, and flushed once more: its last runs and
+    the study's finish are one transaction, and nothing is written after it."""
+    writes = jobs.record_writes(monkeypatch)
+    path = tmp_path / "w.duckdb"
+    ensemble.main(["--study", "f", "--runs", "4", "--workers", "2", "--warehouse", str(path), *TINY,
+                   "--flush-seconds", "3600"])
+    assert writes[-1] == {"runs", "finish"} and sum("finish" in w for w in writes) == 1, writes
+    assert sql(path, "select count(*) from runs") == [(4,)]
+    assert sql(path, "select finished_at is not null from studies") == [(True,)]

@@ -30,13 +30,21 @@ def flag(default, help: str, **metadata):
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
+def reflag(config_cls, name: str, *, default=dataclasses.MISSING, help: str | None = None):
+    """The flag `name` of `config_cls` with a job's own default and/or help; its type and bounds stay."""
+    field = config_cls.__dataclass_fields__[name]
+    metadata = {**field.metadata, **({"help": help} if help is not None else {})}
+    return flag(field.default if default is dataclasses.MISSING else default, **metadata)
+
+
 def build_parser(config_cls, description: str, prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hints = typing.get_type_hints(config_cls)
-    own = inspect.get_annotations(config_cls)
-    # the job's own flags first, the shared ones (data flags) after them
-    for f in sorted(dataclasses.fields(config_cls), key=lambda f: f.name not in own):
+    # the job's own flags first (in its `help_order` where it has one), the shared ones (data flags) after them
+    first = getattr(config_cls, "help_order", None) or tuple(inspect.get_annotations(config_cls))
+    place = {name: i for i, name in reversed(list(enumerate(first)))}  # a name listed twice: its first place
+    for f in sorted(dataclasses.fields(config_cls), key=lambda f: place.get(f.name, len(first))):
         name = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
         required = f.default is dataclasses.MISSING
@@ -101,7 +109,8 @@ def check_listen(host: str, port: int) -> None:
             pass
     except OSError as err:
         if port and err.errno == errno.EADDRINUSE:
-            raise UsageError(f"--port {port} is taken on {host}; pass a free port, or --port 0 for any free one") from None
+            raise UsageError(f"--port {port} is taken on {host}; pass a free port, or --port 0 for any free "
+                             "one") from None
         raise UsageError(f"--host {host}: cannot listen there ({err.strerror or err}); pass an address of this "
                          "machine") from None
 

@@ -21,58 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.core import limits
-from pipeline.core.cli import UsageError, flag
+from pipeline.training.data_spec import BUILTIN, STANDARD, DatasetError, DataSpec
 
-BUILTIN = ("digits", "shapes", "gratings")
-STANDARD = ("mnist", "fashion_mnist", "cifar10", "svhn", "stl10")
 # Horizontal flip keeps the label only for these (a mirrored digit or grating is another class).
 FLIP_KEEPS_LABEL = {"shapes", "fashion_mnist", "cifar10", "stl10"}
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be loaded; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """How a study's datasets are made. One per study, stored in its settings."""
-
-    image_size: int = 16  # pixels per side after resizing
-    channels: int = 1  # 1 = grayscale (colour sets averaged), 3 = RGB (grey replicated)
-    train_size: int = 2000  # images per procedural dataset (train + validation)
-    test_size: int = 500  # test images per procedural dataset
-    val_fraction: float = 0.1  # share of the training pool held out for per-epoch validation
-    seed: int = 0  # generation and split seed, shared by every network of a study
-    data_dir: str = "data/datasets"  # where torchvision sets live
-    download: bool = False  # let torchvision download a missing standard set
-
-
-@dataclass(frozen=True)
-class DataFlags:
-    """The data flags every job shares (ensemble, sweep); `data_spec` turns them into a DataSpec."""
-
-    image_size: int = flag(16, "pixels per side every dataset is resized to", bounds=limits.IMAGE_SIZE)
-    channels: int = flag(1, "1 = grayscale, 3 = RGB", choices=(1, 3), bounds=(1, 3))
-    train_size: int = flag(2000, "images per procedural dataset for training and validation", bounds=limits.TRAIN_SIZE)
-    test_size: int = flag(500, "test images per procedural dataset", bounds=limits.TEST_SIZE)
-    data_seed: int = flag(0, "seed of dataset generation and of the train/validation split", bounds=limits.SEED)
-    data_dir: str = flag("data/datasets", "folder of torchvision datasets")
-    download: bool = flag(False, "let torchvision download a missing standard dataset")
-
-    @property
-    def data_spec(self) -> DataSpec:
-        return DataSpec(image_size=self.image_size, channels=self.channels, train_size=self.train_size,
-                        test_size=self.test_size, seed=self.data_seed, data_dir=self.data_dir, download=self.download)
-
-    def check_data(self) -> None:
-        """The images of one split fit in memory (each flag is bounded on its own; this is their product)."""
-        image_bytes = self.image_size**2 * self.channels * 4
-        largest = max(self.train_size, self.test_size)
-        if largest * image_bytes > limits.IMAGE_BYTES:
-            raise UsageError(f"--train-size/--test-size {largest:,} images of --image-size {self.image_size} x "
-                             f"--channels {self.channels} are {largest * image_bytes / 2**30:,.0f} GiB of float32; "
-                             f"keep it under {limits.IMAGE_BYTES / 2**30:.0f} GiB (fewer or smaller images)")
 
 
 @dataclass

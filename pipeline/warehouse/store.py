@@ -38,7 +38,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -521,44 +520,15 @@ class RunWriter:
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
-    def flush(self) -> None:
-        if self.buffer:
+    def flush(self, *, finish: bool = False) -> None:
+        """Write the buffer; with `finish`, mark the study finished in the same transaction."""
+        if self.buffer or finish:
             with write(self.path) as con:
                 insert_runs(con, self.study_id, self.buffer)
+                if finish:
+                    finish_study(con, self.study_id)
             self.written += len(self.buffer)
         self.buffer, self._last_flush = [], time.monotonic()
-
-    def finish_study(self) -> None:
-        self.flush()
-        with write(self.path) as con:
-            finish_study(con, self.study_id)
-
-    @contextmanager
-    def keeping_runs(self, unit: str, resume: str):
-        """Around a job's main loop: whatever stops it, the runs written stay and the message says how
-        many, what was lost, and that `resume` continues.
-
-        Ctrl-C writes what is buffered and exits with 130. A warehouse error (busy, ...) comes out with
-        the count added; the buffer is not written again, which would only wait out the same lock.
-        Any other error writes the buffer first, then goes on out.
-        """
-        try:
-            yield
-        except BaseException as err:
-            stop = err
-            if not isinstance(err, WarehouseError):
-                try:
-                    self.flush()  # keep every run that finished before the stop
-                except WarehouseError as failed:
-                    stop = failed
-            lost = f", {len(self.buffer)} finished but not written" if self.buffer else ""
-            note = f"stopped: {self.written} {unit} written by this job{lost}; {resume}"
-            if isinstance(stop, WarehouseError):
-                raise WarehouseError(f"{stop}\n{note}") from None
-            print(f"\n{note}", file=sys.stderr)
-            if isinstance(stop, KeyboardInterrupt):
-                raise SystemExit(130) from None
-            raise
 
 
 def upgrade(path: Path) -> None:
