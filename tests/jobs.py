@@ -50,7 +50,8 @@ def _state(pid: int) -> tuple[int, str] | None:
 
 
 def children(pid: int) -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and (_state(int(p.name)) or (0,))[0] == pid]
+    return [int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (_state(int(p.name)) or (0,))[0] == pid]
 
 
 def all_exit(pids: list[int], *, within: float) -> bool:

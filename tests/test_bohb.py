@@ -81,7 +81,8 @@ def test_sweep_follows_its_stored_plan(sweep):
 def test_sweep_stores_configs_curves_and_conditionals(sweep):
     path, result = sweep
     mapping = result.get_id2config_mapping()
-    stored = sql(path, "select r.config_id, h.name, h.value_num, h.value from runs r join hyperparameters h using (run_id)")
+    stored = sql(path, "select r.config_id, h.name, h.value_num, h.value from runs r "
+                       "join hyperparameters h using (run_id)")
     for config_id, name, number, text in stored:
         cid = tuple(int(x) for x in config_id.strip("()").split(","))
         expected = mapping[cid]["config"][name]
@@ -91,7 +92,8 @@ def test_sweep_stores_configs_curves_and_conditionals(sweep):
     # every ok evaluation has its curve, one point per epoch = budget
     assert sql(path, """select count(*) from runs r where status = 'ok' and
                         (select count(*) from curves c where c.run_id = r.run_id) != budget""") == [(0,)]
-    assert sql(path, "select count(*) from runs where loss is null or submitted_at is null or started_at is null") == [(0,)]
+    assert sql(path, "select count(*) from runs "
+                     "where loss is null or submitted_at is null or started_at is null") == [(0,)]
 
 
 @pytest.mark.slow
@@ -123,8 +125,10 @@ def test_an_evaluation_that_raises_is_a_failed_run(tmp_path, monkeypatch):
     path = tmp_path / "w.duckdb"
     bohb.main(["--study", "f", "--space", str(space), "--optimizer", "hyperband", "--iterations", "1",
                "--warehouse", str(path), *TINY_SWEEP])
-    failed = sql(path, """select count(*), count(*) filter (where error like '%optimizer = "no_such_optimizer" cannot be used%') from runs
-                          r join hyperparameters h using (run_id) where h.name = 'optimizer' and h.value = 'no_such_optimizer'""")
+    failed = sql(path, """select count(*),
+                                 count(*) filter (where error like '%optimizer = "no_such_optimizer" cannot be used%')
+                          from runs r join hyperparameters h using (run_id)
+                          where h.name = 'optimizer' and h.value = 'no_such_optimizer'""")
     assert failed[0][0] > 0 and failed[0][0] == failed[0][1]
     assert sql(path, "select count(*) from runs where status = 'failed'") == [(failed[0][0],)]
 

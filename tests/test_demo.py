@@ -26,3 +26,15 @@ def test_restore_from_an_incomplete_export_fails_cleanly(tmp_path):
     result = run_cli("-m", "pipeline.demo", "restore", "--folder", str(tmp_path), "--warehouse", str(target))
     assert result.returncode == 2 and "lacks studies, runs, hyperparameters, curves" in result.stderr
     assert not target.exists()
+
+
+def test_export_and_restore_through_paths_with_a_quote_and_a_space(tiny_warehouse, tmp_path):
+    """The export's target path goes to DuckDB's `copy ... to` as a parameter, not spliced into the SQL."""
+    folder = tmp_path / "it's an export"
+    folder.mkdir()
+    demo.export(tiny_warehouse, folder)
+    target = tmp_path / "o'clock dir" / "w 'x.duckdb"
+    target.parent.mkdir()
+    demo.restore(folder, target)
+    for table in demo.TABLES:
+        assert sql(target, f"select count(*) from {table}") == sql(tiny_warehouse, f"select count(*) from {table}")

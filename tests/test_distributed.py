@@ -40,7 +40,8 @@ def test_master_and_two_remote_workers_train_the_seeded_ensemble(tmp_path):
     assert sql(path, "select count(distinct worker) from runs") == [(2,)]
     # the same members a local job would train: configuration i of the seeded sampler
     space = load_space("ensemble")
-    stored = sql(path, "select r.trial, h.name, h.value from runs r join hyperparameters h using (run_id) order by 1, 2")
+    stored = sql(path, "select r.trial, h.name, h.value from runs r join hyperparameters h using (run_id) "
+                       "order by 1, 2")
     expected = sorted((t, k, store.value_text(v)) for t in range(10)
                       for k, v in space.sample(0, t).items() if k != "dataset")
     assert stored == expected
@@ -49,7 +50,8 @@ def test_master_and_two_remote_workers_train_the_seeded_ensemble(tmp_path):
 def test_a_worker_needs_none_of_the_app_dependencies():
     """Remote workers (a bare GPU machine) have torch but no DuckDB, polars or Streamlit."""
     result = run_cli("-c", "import sys, pipeline.worker; "
-                     "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow', 'streamlit', 'altair') if m in sys.modules))")
+                     "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow', 'streamlit', 'altair') "
+                     "if m in sys.modules))")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

@@ -18,7 +18,8 @@ from tests.conftest import ROOT, TINY, run_cli, sha256, sql
 
 def test_members_are_the_seeded_samples(tiny_warehouse):
     space = load_space("ensemble")
-    stored = sql(tiny_warehouse, "select r.trial, r.dataset, h.name, h.value from runs r join hyperparameters h using (run_id)")
+    stored = sql(tiny_warehouse, "select r.trial, r.dataset, h.name, h.value from runs r "
+                                 "join hyperparameters h using (run_id)")
     by_trial: dict[int, dict] = {}
     for trial, dataset, name, value in stored:
         by_trial.setdefault(trial, {"dataset": dataset})[name] = value
@@ -55,7 +56,8 @@ def test_kill_9_then_resume_gives_exactly_the_runs_asked_for(tmp_path):
         assert len(workers) >= 2 and jobs.all_exit(workers, within=30), "the killed job's workers kept running"
     result = run_cli(*args[1:])
     assert result.returncode == 0, result.stderr
-    assert sql(path, "select count(*), count(distinct trial), min(trial), max(trial) from runs") == [(runs, runs, 0, runs - 1)]
+    assert sql(path, "select count(*), count(distinct trial), min(trial), max(trial) from runs") == [
+        (runs, runs, 0, runs - 1)]
     assert sql(path, "select count(*) from runs r anti join hyperparameters h using (run_id)") == [(0,)]
     assert sql(path, "select finished_at is not null from studies") == [(True,)]
 
@@ -133,7 +135,8 @@ def test_continuing_a_study_with_other_settings_is_refused(tiny_warehouse, capsy
 
 
 def test_the_command_line_exits_non_zero_for_bad_input(tmp_path):
-    result = run_cli("-m", "pipeline.ensemble", "--study", "x", "--runs", "0", "--warehouse", str(tmp_path / "w.duckdb"))
+    result = run_cli("-m", "pipeline.ensemble", "--study", "x", "--runs", "0",
+                     "--warehouse", str(tmp_path / "w.duckdb"))
     assert result.returncode == 2
     assert "argument --runs: 0 is out of range" in result.stderr
     assert not (tmp_path / "w.duckdb").exists()

@@ -9,8 +9,10 @@ from tests.conftest import ROOT, sha256, sql
 
 def test_ids_are_unique_and_every_run_is_complete(tiny_warehouse):
     assert sql(tiny_warehouse, "select count(*), count(distinct run_id) from runs") == [(24, 24)]
-    assert sql(tiny_warehouse, "select count(*) from (select study_id, trial from runs group by all having count(*) > 1)") == [(0,)]
-    assert sql(tiny_warehouse, "select count(*) from (select run_id, name from hyperparameters group by all having count(*) > 1)") == [(0,)]
+    assert sql(tiny_warehouse, """select count(*) from (select study_id, trial from runs
+                                  group by all having count(*) > 1)""") == [(0,)]
+    assert sql(tiny_warehouse, """select count(*) from (select run_id, name from hyperparameters
+                                  group by all having count(*) > 1)""") == [(0,)]
     # no run without its hyperparameters, no orphan hyperparameter or curve point
     assert sql(tiny_warehouse, "select count(*) from runs r anti join hyperparameters h using (run_id)") == [(0,)]
     assert sql(tiny_warehouse, "select count(*) from hyperparameters h anti join runs r using (run_id)") == [(0,)]
@@ -27,22 +29,26 @@ def test_accepted_values_and_not_nulls(tiny_warehouse):
         or test_accuracy not between 0 and 1 or parameter_count is null or flops_per_sample is null
         or inference_ms_per_image is null or wall_seconds is null or seed is null or device is null)""") == [(0,)]
     assert sql(tiny_warehouse, "select count(*) from runs where status = 'failed' and error is null") == [(0,)]
-    assert sql(tiny_warehouse, "select distinct dataset from runs order by 1") == [("digits",), ("gratings",), ("shapes",)]
+    assert sql(tiny_warehouse, "select distinct dataset from runs order by 1") == [
+        ("digits",), ("gratings",), ("shapes",)]
     # 12 hyperparameters per run (the space's 13 less dataset, which is a column of runs)
     assert sql(tiny_warehouse, "select distinct count(*) from hyperparameters group by run_id") == [(12,)]
 
 
 def test_hyperparameters_are_queryable_as_numbers_and_text(tiny_warehouse):
     by_num = sql(tiny_warehouse, "select count(*) from hyperparameters where name = 'batch_size' and value_num >= 128")
-    by_text = sql(tiny_warehouse, "select count(*) from hyperparameters where name = 'batch_size' and value in ('128', '256')")
+    by_text = sql(tiny_warehouse, "select count(*) from hyperparameters "
+                                  "where name = 'batch_size' and value in ('128', '256')")
     assert by_num == by_text
-    assert sql(tiny_warehouse, "select count(*) from hyperparameters where name = 'optimizer' and value_num is not null") == [(0,)]
+    assert sql(tiny_warehouse, "select count(*) from hyperparameters "
+                               "where name = 'optimizer' and value_num is not null") == [(0,)]
 
 
 def test_study_view_pivots_wide_with_types(tiny_warehouse):
     rows = sql(tiny_warehouse, "select count(*), count(learning_rate), count(batch_norm) from study_tiny")
     assert rows == [(24, 24, 24)]
-    types = dict(sql(tiny_warehouse, "select column_name, data_type from duckdb_columns() where table_name = 'study_tiny'"))
+    types = dict(sql(tiny_warehouse, "select column_name, data_type from duckdb_columns() "
+                                     "where table_name = 'study_tiny'"))
     assert types["learning_rate"] == "DOUBLE" and types["batch_size"] == "BIGINT"
     assert types["batch_norm"] == "BOOLEAN" and types["optimizer"] == "VARCHAR"
     direct = sql(tiny_warehouse, """select r.run_id, h.value_num from runs r join hyperparameters h using (run_id)
