@@ -15,13 +15,14 @@ TOP_SHARE = 0.05  # default comparison: the best 5 % of the study
 def _comparison(frame, selection: Selection | None) -> Selection | None:
     """The second range: the top 5 % (on the selection's scale) or one the person sets."""
     normalized = bool(selection and selection.normalized)
-    choice = st.radio("Compare with", ["nothing", "the top 5 %", "another range"], horizontal=True, key="compare_with")
+    choice = st.radio("Compare with", ["nothing", "the top 5 %", "another range"], horizontal=True,
+                      key="combinations.compare_with")
     if choice == "the top 5 %":
         top = study_views.accuracy_quantile(frame, 1 - TOP_SHARE, normalized=normalized)
         return None if top is None else Selection(float(top), 1.0, normalized)
     if choice == "another range":
         lo, hi = st.slider("Second range" + (" (normalized)" if normalized else ""), 0.0, 1.0, (0.0, 0.5),
-                           step=0.01, key="compare_range")
+                           step=0.01, key="combinations.compare_range")
         return Selection(lo, hi, normalized)
     return None
 
@@ -49,8 +50,8 @@ def render() -> None:
     frame = study_or_stop(path)
     selection = current_selection()
     controls = st.columns([1, 1, 2])
-    value = controls[0].radio("Color by", ["networks", "lift"], horizontal=True, key="heatmap_value")
-    only_significant = controls[1].toggle("Only significant cells", key="only_significant")
+    value = controls[0].radio("Color by", ["networks", "lift"], horizontal=True, key="combinations.heatmap_value")
+    only_significant = controls[1].toggle("Only significant cells", key="combinations.only_significant")
     with controls[2]:
         compare = _comparison(frame, selection)
     try:
@@ -65,9 +66,9 @@ def render() -> None:
                f"Continuous hyperparameters are cut into bins (log-spaced for log-scaled ones). "
                f"Rows and columns follow the parameter order {', '.join(p.name for p in frame.params)}.")
     sides = st.columns(2) if compare else [st.container()]
-    ranges = [(selection or study_views.EVERYTHING, "", "selected", "matrix_a")]
+    ranges = [(selection or study_views.EVERYTHING, "", "selected", "combinations.matrix_a")]
     if compare:
-        ranges.append((compare, "_b", "compared", "matrix_b"))
+        ranges.append((compare, "_b", "compared", "combinations.matrix_b"))
     clicked = None
     for side, (rng, suffix, column, key) in zip(sides, ranges):
         with side:
@@ -80,7 +81,8 @@ def render() -> None:
     if clicked:
         st.subheader(f"Networks with {clicked['a']} = {clicked['option_a']} and {clicked['b']} = {clicked['option_b']}")
         try:
-            runs = study_views.cell_runs(frame, selection, clicked["a"], clicked["b"], clicked["option_a"], clicked["option_b"])
+            runs = study_views.cell_runs(frame, selection, clicked["a"], clicked["b"],
+                                         clicked["option_a"], clicked["option_b"])
         except StudyError as err:
             st.warning(str(err))
             return

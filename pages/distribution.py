@@ -26,10 +26,11 @@ def render() -> None:
     frame = study_or_stop(path)
     selection = current_selection()
     left, right = st.columns([3, 1])
-    normalized = left.toggle("Normalize per dataset", key="normalized", value=bool(selection and selection.normalized),
+    normalized = left.toggle("Normalize per dataset", key="distribution.normalized",
+                             value=bool(selection and selection.normalized),
                              help="x' = (x - min) / (max - min), with min and max of each dataset in this study, "
                                   "so datasets with their own modes share one axis.")
-    show_unfinished = right.toggle("Show diverged and failed", key="show_unfinished", value=True)
+    show_unfinished = right.toggle("Show diverged and failed", key="distribution.show_unfinished", value=True)
 
     counts = study_views.status_counts(frame, selection)
     totals = counts.group_by("status").agg(pl.col("runs").sum())
@@ -46,10 +47,10 @@ def render() -> None:
         return
     shown = (selection.lo, selection.hi) if selection and selection.normalized == normalized else None
     event = st.altair_chart(charts.histogram(bins, normalized=normalized, selected=shown),
-                            on_select="rerun", key="histogram", width="stretch")
+                            on_select="rerun", key="distribution.histogram", width="stretch")
     brushed = _brushed(event, normalized)
-    if brushed is not None and brushed != st.session_state.get("_last_brush"):
-        st.session_state["_last_brush"] = brushed
+    if brushed is not None and brushed != st.session_state.get("distribution.last_brush"):
+        st.session_state["distribution.last_brush"] = brushed
         set_selection(brushed)
         st.rerun()  # the sidebar was drawn before the brush arrived
 

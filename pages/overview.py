@@ -1,12 +1,12 @@
 """Overview: what the warehouse holds (studies, runs per dataset and status, best accuracy)."""
 
-import altair as alt
 import polars as pl
 import streamlit as st
 
+from pipeline.app import charts
 from pipeline.app.state import cached_query, sidebar
 
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = tuple(charts.STATUS_COLORS)
 
 
 def render() -> None:
@@ -39,15 +39,7 @@ def render() -> None:
     left.dataframe(table, hide_index=True, width="stretch", column_config={
         "best_test_accuracy": st.column_config.NumberColumn("best test accuracy", format="%.3f"),
     })
-    chart = alt.Chart(by_dataset).mark_bar().encode(
-        x=alt.X("runs:Q", title="networks"),
-        y=alt.Y("dataset:N", title="dataset", sort="-x"),
-        color=alt.Color("status:N", title="status", scale=alt.Scale(
-            domain=list(STATUSES), range=["#4c78a8", "#f58518", "#e45756"])),
-        tooltip=[alt.Tooltip("dataset:N"), alt.Tooltip("status:N"), alt.Tooltip("runs:Q", title="networks"),
-                 alt.Tooltip("best_test_accuracy:Q", title="best test accuracy", format=".3f")],
-    )
-    right.altair_chart(chart, width="stretch")
+    right.altair_chart(charts.runs_by_status(by_dataset), width="stretch")
     st.caption(f"Warehouse: `{path}`. Query it directly from any DuckDB client, e.g. "
                f"`duckdb -readonly {path} \"from run_details limit 5\"`. Schema: README.md.")
 

@@ -25,12 +25,12 @@ def render() -> None:
     selection = current_selection()
     columns = ["accuracy", "accuracy_norm", "trial", *[p.name for p in frame.params]]
     cols = st.columns([2, 1])
-    order = cols[0].selectbox("Sort by", columns, key="runs_order")
-    descending = cols[1].toggle("Descending", value=True, key="runs_descending")
+    order = cols[0].selectbox("Sort by", columns, key="runs.order")
+    descending = cols[1].toggle("Descending", value=True, key="runs.descending")
     filters = {}
     with st.expander("Filter by hyperparameter"):
         for param in frame.params:
-            chosen = st.multiselect(param.name, param.labels, key=f"runs_filter_{param.name}")
+            chosen = st.multiselect(param.name, param.labels, key=f"runs.filter.{param.name}")
             if chosen:
                 filters[param.name] = chosen
     table = study_views.selected_runs(frame, selection, filters=filters, order=order, descending=descending)
@@ -49,9 +49,9 @@ def render() -> None:
     name = f"{frame.study['name']}-selection"
     left, right = st.columns(2)
     left.download_button("Download CSV", functools.partial(_export, *args, "csv"), file_name=f"{name}.csv",
-                         mime="text/csv", on_click="ignore", key="download_csv")
+                         mime="text/csv", on_click="ignore", key="runs.download_csv")
     right.download_button("Download Parquet", functools.partial(_export, *args, "parquet"), file_name=f"{name}.parquet",
-                          mime="application/vnd.apache.parquet", on_click="ignore", key="download_parquet")
+                          mime="application/vnd.apache.parquet", on_click="ignore", key="runs.download_parquet")
 
 
 render()

@@ -22,6 +22,8 @@ from pipeline.app.state import file_version, sidebar
 
 # Few entries: an answer may be up to MAX_BYTES, and the page must stay small whatever people type.
 CACHED_ANSWERS = 8
+QUERY_KEY = "sql.query"
+EXAMPLE_KEY = "sql.example"
 
 
 @st.cache_data(show_spinner=False, max_entries=CACHED_ANSWERS)
@@ -37,16 +39,16 @@ def _cached_run(path: str, version: tuple, query: str) -> Answer | str:
 
 
 def _load_example() -> None:
-    st.session_state["sql_query"] = EXAMPLES[st.session_state["sql_example"]]
+    st.session_state[QUERY_KEY] = EXAMPLES[st.session_state[EXAMPLE_KEY]]
 
 
-def _csv(frame: pl.DataFrame) -> bytes:
-    return frame.write_csv().encode()
+def _csv(table: pl.DataFrame) -> bytes:
+    return table.write_csv().encode()
 
 
-def _parquet(frame: pl.DataFrame) -> bytes:
+def _parquet(table: pl.DataFrame) -> bytes:
     buffer = BytesIO()
-    frame.write_parquet(buffer)
+    table.write_parquet(buffer)
     return buffer.getvalue()
 
 
@@ -55,9 +57,9 @@ def render() -> None:
     st.title("SQL")
     st.write("Ask the warehouse what no page shows: write DuckDB SQL over its tables, see the answer, "
              "download it.")
-    st.session_state.setdefault("sql_query", next(iter(EXAMPLES.values())))
-    st.selectbox("Start from an example", list(EXAMPLES), key="sql_example", on_change=_load_example)
-    query = st.text_area("Query", key="sql_query", height=320)
+    st.session_state.setdefault(QUERY_KEY, next(iter(EXAMPLES.values())))
+    st.selectbox("Start from an example", list(EXAMPLES), key=EXAMPLE_KEY, on_change=_load_example)
+    query = st.text_area("Query", key=QUERY_KEY, height=320)
     st.button("Run", type="primary", icon=":material/play_arrow:")
     st.caption(f"Read-only sandbox: one query (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, PIVOT ... IN) over a "
                f"private copy of `{path}`, in a process of its own; no other files, no network, no extensions, "
@@ -76,22 +78,22 @@ def render() -> None:
     if isinstance(answer, str):
         st.error(answer)
         return
-    frame, truncated = answer
+    table, truncated = answer
 
-    st.dataframe(frame, hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch")
     if truncated == "rows":
         st.caption(f"Showing the first {MAX_ROWS:,} rows: the result has more (the downloads hold these "
                    "rows too). Aggregate or add a `limit` to see the rest in pieces.")
     elif truncated == "bytes":
-        st.caption(f"Showing the first {frame.height:,} rows, {MAX_BYTES / 2**20:g} MB: the result has more (the "
+        st.caption(f"Showing the first {table.height:,} rows, {MAX_BYTES / 2**20:g} MB: the result has more (the "
                    "downloads hold these rows too). Select fewer or shorter columns to see more rows.")
     else:
-        st.caption(f"{frame.height:,} row{'' if frame.height == 1 else 's'}, {frame.width} columns.")
+        st.caption(f"{table.height:,} row{'' if table.height == 1 else 's'}, {table.width} columns.")
     left, right = st.columns(2)
     # made only when clicked: the answer's bytes are not held twice more for every rerun
-    left.download_button("Download CSV", partial(_csv, frame), file_name="query.csv", mime="text/csv",
+    left.download_button("Download CSV", partial(_csv, table), file_name="query.csv", mime="text/csv",
                          on_click="ignore", icon=":material/download:")
-    right.download_button("Download Parquet", partial(_parquet, frame), file_name="query.parquet",
+    right.download_button("Download Parquet", partial(_parquet, table), file_name="query.parquet",
                           mime="application/vnd.apache.parquet", on_click="ignore", icon=":material/download:")
 
 

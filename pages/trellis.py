@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from pipeline.analysis import trellis
+from pipeline.analysis import group_means
 from pipeline.app import charts, study_views
 from pipeline.app.state import current_selection, sidebar, study_or_stop
 from pipeline.app.study_frame import StudyError
@@ -25,30 +25,30 @@ def render() -> None:
     selection = current_selection()
     names = [p.name for p in frame.params]
     cols = st.columns(3)
-    primary = cols[0].selectbox("Primary parameter", names, index=0, key="trellis_primary")
+    primary = cols[0].selectbox("Primary parameter", names, index=0, key="trellis.primary")
     secondary = cols[1].selectbox("Secondary (color and shape)", ["none"] + [n for n in names if n != primary],
-                                  key="trellis_secondary")
-    normalized = cols[2].toggle("Normalized accuracy", key="trellis_normalized",
+                                  key="trellis.secondary")
+    normalized = cols[2].toggle("Normalized accuracy", key="trellis.normalized",
                                 help="Per-dataset (x - min) / (max - min), so datasets share one axis.")
     try:
-        groups, effects = study_views.trellis_groups(frame, selection, primary=primary,
-                                                     secondary=None if secondary == "none" else secondary,
-                                                     normalized=normalized)
+        groups, effects = study_views.option_means(frame, selection, primary=primary,
+                                                   secondary=None if secondary == "none" else secondary,
+                                                   normalized=normalized)
     except StudyError as err:
         st.warning(str(err))
         return
     if groups.is_empty():
         st.warning("The selection holds no finished network: choose a wider range on *Accuracy distribution*.")
         return
-    order = trellis.panel_order(effects)
+    order = group_means.panel_order(effects)
     notes = {row["panel"]: _note(row) for row in order.iter_rows(named=True)}
-    st.caption(f"Intervals: {trellis.INTERVAL_NAME}. Effect: {trellis.TEST_NAME}; panels ordered by their largest "
-               "eta² (share of the accuracy variance their options explain). "
+    st.caption(f"Intervals: {group_means.INTERVAL_NAME}. Effect: {group_means.TEST_NAME}; panels ordered by their "
+               "largest eta² (share of the accuracy variance their options explain). "
                + (f"Selection: {selection.label}." if selection else "All finished networks."))
     quiet = [p for p in order["panel"] if not order.filter(pl.col("panel") == p)["significant"][0]]
     if quiet:
         st.caption(f"Within noise (no test with q < 0.05): {', '.join(quiet)}.")
-    chart = charts.trellis(groups, panels=list(order["panel"]), orders=study_views.option_order(groups, frame),
+    chart = charts.option_means(groups, panels=list(order["panel"]), orders=study_views.option_order(groups, frame),
                            normalized=normalized, secondary=None if secondary == "none" else secondary,
                            notes=notes, primary_name=primary)
     st.altair_chart(chart)

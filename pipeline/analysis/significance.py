@@ -18,24 +18,24 @@ TEST_NAME = ("two-sided hypergeometric test per cell (Fisher's exact, doubled sm
              "Benjamini-Hochberg false discovery rate over all cells shown")
 
 
-def lift(frame: pl.DataFrame, *, runs_total: int, selected_total: int) -> pl.DataFrame:
-    """Adds lift = (selected / selected_total) / (runs / runs_total) to a frame of cell counts."""
+def lift(cells: pl.DataFrame, *, runs_total: int, selected_total: int) -> pl.DataFrame:
+    """Adds lift = (selected / selected_total) / (runs / runs_total) to cell counts (columns runs and selected)."""
     if selected_total == 0:
-        return frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("lift"))
-    return frame.with_columns(
+        return cells.with_columns(pl.lit(None, dtype=pl.Float64).alias("lift"))
+    return cells.with_columns(
         ((pl.col("selected") / selected_total) / (pl.col("runs") / runs_total)).alias("lift"))
 
 
-def evaluate(frame: pl.DataFrame, *, runs_total: int, selected_total: int, alpha: float = 0.05) -> pl.DataFrame:
-    """Adds p, q (BH-adjusted) and significant to a frame with columns runs and selected per cell."""
-    if frame.is_empty():
-        return frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("p"), pl.lit(None, dtype=pl.Float64).alias("q"),
+def evaluate(cells: pl.DataFrame, *, runs_total: int, selected_total: int, alpha: float = 0.05) -> pl.DataFrame:
+    """Adds p, q (BH-adjusted) and significant to cell counts (columns runs and selected)."""
+    if cells.is_empty():
+        return cells.with_columns(pl.lit(None, dtype=pl.Float64).alias("p"), pl.lit(None, dtype=pl.Float64).alias("q"),
                                   pl.lit(False).alias("significant"))
-    cell = frame["runs"].to_numpy()
-    selected = frame["selected"].to_numpy()
+    cell = cells["runs"].to_numpy()
+    selected = cells["selected"].to_numpy()
     p = _hypergeometric_two_sided(selected, runs_total, cell, selected_total)
     q = stats.false_discovery_control(p, method="bh")
-    return frame.with_columns(pl.Series("p", p), pl.Series("q", q), pl.Series("significant", q < alpha))
+    return cells.with_columns(pl.Series("p", p), pl.Series("q", q), pl.Series("significant", q < alpha))
 
 
 def _hypergeometric_two_sided(k: np.ndarray, total: int, cell: np.ndarray, drawn: int) -> np.ndarray:

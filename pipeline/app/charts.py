@@ -2,7 +2,8 @@
 
 Colors are schemes, not fixed hex values, so Streamlit's theme (light or dark) styles axes and
 text; counts use viridis (perceptually uniform, sequential), lift a diverging scheme centred on
-1 (no difference) on a log2 scale.
+1 (no difference) on a log2 scale. A run's status is the exception: STATUS_COLORS, one fixed colour
+per status, so that a status looks the same on every chart of every page.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ import polars as pl
 
 BRUSH = "brush"
 CELL = "cell"
+STATUS_COLORS = {"ok": "#4c78a8", "diverged": "#f58518", "failed": "#e45756"}  # every status a run can end in
+
+
+def status_color(statuses: tuple[str, ...] = tuple(STATUS_COLORS)) -> alt.Color:
+    """Color by a field `status` from STATUS_COLORS; `statuses` limits the legend to those a chart shows."""
+    return alt.Color("status:N", title="status", scale=alt.Scale(
+        domain=list(statuses), range=[STATUS_COLORS[s] for s in statuses]))
 
 
 def accuracy_title(normalized: bool) -> str:
-    return "test accuracy, normalized per dataset (0 = worst, 1 = best)" if normalized else "test accuracy (fraction correct)"
+    if normalized:
+        return "test accuracy, normalized per dataset (0 = worst, 1 = best)"
+    return "test accuracy (fraction correct)"
 
 
 def histogram(bins: pl.DataFrame, *, normalized: bool, selected: tuple[float, float] | None) -> alt.Chart:
@@ -40,9 +50,20 @@ def unfinished(counts: pl.DataFrame) -> alt.Chart:
     return alt.Chart(counts).mark_bar().encode(
         x=alt.X("runs:Q", title="networks"),
         y=alt.Y("dataset:N", title="dataset"),
-        color=alt.Color("status:N", title="status", scale=alt.Scale(domain=["diverged", "failed"], scheme="set1")),
+        color=status_color(("diverged", "failed")),
         tooltip=["dataset:N", "status:N", alt.Tooltip("runs:Q", title="networks")],
     ).properties(height=160)
+
+
+def runs_by_status(by_dataset: pl.DataFrame) -> alt.Chart:
+    """Networks per dataset, stacked by status, datasets with the most first."""
+    return alt.Chart(by_dataset).mark_bar().encode(
+        x=alt.X("runs:Q", title="networks"),
+        y=alt.Y("dataset:N", title="dataset", sort="-x"),
+        color=status_color(),
+        tooltip=[alt.Tooltip("dataset:N"), alt.Tooltip("status:N"), alt.Tooltip("runs:Q", title="networks"),
+                 alt.Tooltip("best_test_accuracy:Q", title="best test accuracy", format=".3f")],
+    )
 
 
 def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: tuple[str, ...],
@@ -56,8 +77,9 @@ def heatmap_matrix(cells: pl.DataFrame, *, value: str, suffix: str = "", names: 
     """
     lift = f"lift{suffix}"
     # only what is drawn goes to the browser
-    data = cells.select("a", "b", "option_a", "option_b", "code_a", "code_b", "runs", "compared" if suffix else "selected",
-                        lift, f"q{suffix}", f"significant{suffix}", pl.col(lift).clip(1 / 16, 16).log(2).alias("log2_lift"))
+    data = cells.select("a", "b", "option_a", "option_b", "code_a", "code_b", "runs",
+                        "compared" if suffix else "selected", lift, f"q{suffix}", f"significant{suffix}",
+                        pl.col(lift).clip(1 / 16, 16).log(2).alias("log2_lift"))
     return {**copy.deepcopy(_heatmap_matrix_spec(value, suffix, names, panel)), "datasets": {"cells": data}}
 
 
@@ -77,8 +99,10 @@ def _heatmap_matrix_spec(value: str, suffix: str, names: tuple[str, ...], panel:
     tooltip = [alt.Tooltip("a:N", title="row parameter"), alt.Tooltip("option_a:N", title="row option"),
                alt.Tooltip("b:N", title="column parameter"), alt.Tooltip("option_b:N", title="column option"),
                alt.Tooltip(f"{count}:Q", title="networks in range"),
-               alt.Tooltip("runs:Q", title="networks in study"), alt.Tooltip(f"{lift}:Q", title="lift", format=".2f"),
-               alt.Tooltip(f"{q}:Q", title="q (FDR)", format=".3g"), alt.Tooltip(f"{significant}:N", title="significant")]
+               alt.Tooltip("runs:Q", title="networks in study"),
+               alt.Tooltip(f"{lift}:Q", title="lift", format=".2f"),
+               alt.Tooltip(f"{q}:Q", title="q (FDR)", format=".3g"),
+               alt.Tooltip(f"{significant}:N", title="significant")]
     rect = base.mark_rect().encode(color=color, tooltip=tooltip,
                                    opacity=alt.condition(click, alt.value(1.0), alt.value(0.6))).add_params(click)
     ring = base.mark_point(shape="circle", filled=False, size=40, strokeWidth=1.5).encode(
@@ -89,11 +113,12 @@ def _heatmap_matrix_spec(value: str, suffix: str, names: tuple[str, ...], panel:
         spacing=6,
     ).resolve_scale(x="independent", y="independent")
     spec = chart.to_dict()
-    spec.pop("config")  # altair's default theme's view size: st.altair_chart leaves it out too, Streamlit's theme styles
+    # altair's default theme's view size: st.altair_chart leaves it out too, Streamlit's theme styles
+    spec.pop("config")
     return spec
 
 
-def trellis(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, list[str]], normalized: bool,
+def option_means(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, list[str]], normalized: bool,
             secondary: str | None, notes: dict[str, str], primary_name: str) -> alt.FacetChart:
     """One row of panels per parameter (strongest effect first, its note beside the name), one column per
     value of the primary parameter: mean accuracy per option with its interval; the secondary as color and shape."""
@@ -107,15 +132,16 @@ def trellis(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, list[s
     tooltip = [alt.Tooltip("panel:N", title="parameter"), alt.Tooltip("option:N", title="option"),
                alt.Tooltip("primary:N", title=primary_name), alt.Tooltip("n:Q", title="networks"),
                alt.Tooltip("mean:Q", title="mean", format=".3f"),
-               alt.Tooltip("low:Q", title="95% CI from", format=".3f"), alt.Tooltip("high:Q", title="95% CI to", format=".3f")]
+               alt.Tooltip("low:Q", title="95% CI from", format=".3f"),
+               alt.Tooltip("high:Q", title="95% CI to", format=".3f")]
     split = {}
     if secondary:
         tooltip.insert(3, alt.Tooltip("secondary:N", title=secondary))
         split = {"color": alt.Color("secondary:N", title=secondary), "yOffset": alt.YOffset("secondary:N")}
     bars = alt.Chart().mark_rule().encode(x=alt.X("low:Q"), x2="high:Q", y=y, tooltip=tooltip, **split)
     dots = alt.Chart().mark_point(filled=True, size=50).encode(
-        x=alt.X("mean:Q", title="mean " + accuracy_title(normalized), scale=alt.Scale(zero=False)), y=y, tooltip=tooltip,
-        **split, **({"shape": alt.Shape("secondary:N", title=secondary)} if secondary else {}))
+        x=alt.X("mean:Q", title="mean " + accuracy_title(normalized), scale=alt.Scale(zero=False)),
+        y=y, tooltip=tooltip, **split, **({"shape": alt.Shape("secondary:N", title=secondary)} if secondary else {}))
     return alt.layer(bars, dots, data=data).properties(width=170, height=alt.Step(16)).facet(
         row=alt.Row("heading:N", title=None, sort=[heading[p] for p in panels],
                     header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=320)),

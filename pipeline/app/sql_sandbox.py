@@ -153,9 +153,9 @@ def _check_tree(root) -> None:
                 raise QueryRefused(f"`{name}()` changes state or runs text as SQL, so it cannot run here. "
                               f"Allowed is {ALLOWED}.")
             if table_function and name not in READING_TABLE_FUNCTIONS:
-                raise QueryRefused(f"The table function `{name}()` cannot run here: this page reads only the warehouse's "
-                              "own tables (no files, no network, no extensions). Table functions allowed: "
-                              f"{', '.join(sorted(READING_TABLE_FUNCTIONS))}.")
+                raise QueryRefused(f"The table function `{name}()` cannot run here: this page reads only the "
+                                   "warehouse's own tables (no files, no network, no extensions). Table functions "
+                                   f"allowed: {', '.join(sorted(READING_TABLE_FUNCTIONS))}.")
         for key, value in node.items():
             # the function expression of a TABLE_FUNCTION reference is the table function; its arguments are not
             stack.append((value, node.get("type") == "TABLE_FUNCTION" and key == "function"))

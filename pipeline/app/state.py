@@ -3,6 +3,13 @@
 A query opens the warehouse read-only for its own duration only (see pipeline/warehouse/store.py on
 the file lock). Results are cached under the file's modification time, so a page refreshes as
 soon as a job has written new runs and costs nothing while it has not.
+
+Session-state keys, widgets' included, are `<scope>.<name>`: the scope is `app` for what every page
+shares (the study, its picker, the selection: the constants below) and otherwise the page's file name
+in pages/ (`distribution.normalized`, `runs.filter.<hyperparameter>`). A session has one session_state
+for all its pages, so two pages' bare `normalized` would be one value. tests/app/test_app_pages.py runs
+every page and checks every key. The URL's query parameters (study, scale, lo, hi: what a shared link
+holds) are not session state and keep their short names.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ from pipeline.app import study_frame, study_views
 from pipeline.app.selection import Selection, SelectionError
 from pipeline.warehouse import store
 
-STUDY_KEY = "study"
-PICKER_KEY = "study_picker"
-SELECTION_KEY = "selection"
+STUDY_KEY = "app.study"
+PICKER_KEY = "app.study_picker"
+SELECTION_KEY = "app.selection"
+URL_ADOPTED_KEY = "app.url_adopted"
 
 
 def file_version(path: Path) -> tuple:
@@ -43,8 +51,8 @@ def warehouse_or_stop() -> tuple[Path, list[str]]:
         return path, _checked_studies(str(path), file_version(path))
     except store.WarehouseError as err:
         st.error(str(err))
-        st.markdown("To open the demo warehouse, run `python -m pipeline.demo restore` in the project folder, "
-                    f"or point the app at another file: `{store.PATH_ENV_VAR}=path/to/file.duckdb streamlit run app.py`.")
+        st.markdown("To open the demo warehouse, run `python -m pipeline.demo restore` in the project folder, or point "
+                    f"the app at another file: `{store.PATH_ENV_VAR}=path/to/file.duckdb streamlit run app.py`.")
         st.stop()
 
 
@@ -137,9 +145,9 @@ def _write_url() -> None:
 
 def _adopt_url(studies: list[str]) -> None:
     """On a session's first run, take the study and selection from a shared link."""
-    if st.session_state.get("_url_adopted"):
+    if st.session_state.get(URL_ADOPTED_KEY):
         return
-    st.session_state["_url_adopted"] = True
+    st.session_state[URL_ADOPTED_KEY] = True
     query = st.query_params.to_dict()
     if query.get("study") in studies:
         st.session_state[STUDY_KEY] = query["study"]
@@ -172,6 +180,6 @@ def sidebar() -> Path:
         st.sidebar.caption("Selection: all finished runs. Brush the histogram on *Accuracy distribution* to select.")
     else:
         st.sidebar.info(f"Selection: {selection.label}", icon=":material/filter_alt:")
-        st.sidebar.button("Clear selection", on_click=set_selection, args=(None,), key="clear_selection")
+        st.sidebar.button("Clear selection", on_click=set_selection, args=(None,), key="app.clear_selection")
     _write_url()
     return path

@@ -18,8 +18,11 @@ datasets with their own modes share one axis.
 
 Loading 1,000,000 runs of 13 hyperparameters takes about 0.5 s on 2 cores, 16,000 about 40 ms;
 queries on the loaded table then take milliseconds to a few hundred (BENCHMARKS.md). Column
-names in generated SQL are only ever h<i> / b<i> built from integers, or quoted hyperparameter
-names (wide.py refuses names with a quote); values go in as parameters.
+names in generated SQL are only ever h<i> / b<i> built from integers, or hyperparameter names
+quoted with limits.sql_ident; values go in as parameters.
+
+The database also holds the macro accuracy_on(normalized, run), a run's accuracy on the chosen scale
+(`accuracy_on($normalized, study)` in the named queries), so that choice is written once.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import math
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -42,6 +46,10 @@ INACTIVE = "(inactive)"
 SQL_DIR = Path(__file__).parent / "study_sql"
 METRICS = ("test_loss", "train_accuracy", "epochs", "budget", "bracket", "round", "sampled_as",
            "parameter_count", "flops_per_sample", "train_seconds", "inference_ms_per_image")
+# `run` is the row as a struct (the table's name used as a column): a macro cannot name columns of
+# its caller's table, and DuckDB folds $normalized and reads only the column chosen
+ACCURACY_MACRO = ("create macro {database}.accuracy_on(normalized, run) as "
+                  "case when normalized then run.accuracy_norm else run.accuracy end")
 
 
 class StudyError(ValueError):
@@ -49,7 +57,8 @@ class StudyError(ValueError):
 
 
 @dataclass(frozen=True)
-class Param:
+class StudyParam:
+    """A column of the loaded study: a hyperparameter (or the dataset) as option codes, binned where wide."""
     name: str
     index: int
     labels: tuple[str, ...]  # option labels in display order; code i is labels[i]
@@ -80,7 +89,7 @@ class StudyFrame:
     """A loaded study: its parameters and a table `study`, in an in-memory database of the process's
     DuckDB hub (store.hub()) that is dropped with the frame, to run named queries on."""
 
-    def __init__(self, study: dict, params: list[Param], database: str):
+    def __init__(self, study: dict, params: list[StudyParam], database: str):
         self.study = study
         self.params = params
         self._database = database
@@ -88,7 +97,7 @@ class StudyFrame:
         with store.using(database) as cur:
             self.runs = cur.sql("select count(*) from study").fetchall()[0][0]
 
-    def param(self, name: str) -> Param:
+    def param(self, name: str) -> StudyParam:
         for p in self.params:
             if p.name == name:
                 return p
@@ -97,7 +106,7 @@ class StudyFrame:
 
     def query(self, name: str, params: dict | None = None, **fragments: str) -> pl.DataFrame:
         """Run pipeline/app/study_sql/NAME.sql; fragments fill {placeholders} with generated column lists."""
-        text = (SQL_DIR / f"{name}.sql").read_text().format(**fragments)
+        text = _template(name).format(**fragments)
         # a cursor of its own: sessions run queries in parallel threads
         with store.using(self._database) as cur:
             return cur.sql(text, params=params or {}).pl()
@@ -114,24 +123,36 @@ def load(path: Path, study_name: str) -> StudyFrame:
         if sources is None:
             raise store.WarehouseError(f"{path} has no wide table for study '{study_name}'; upgrade it: "
                                            f"python -m pipeline.warehouse upgrade --warehouse {path}")
-        columns = [_Column("dataset", False, "dataset", "runs", "study_id = $study_id")] + [
+        dataset = limits.sql_ident("dataset")
+        columns = [_Column("dataset", False, dataset, "runs", "study_id = $study_id")] + [
             _Column(name, numeric, limits.sql_ident(name), wide.table_name(study_id)) for name, numeric in sources]
         params = _describe(con, columns, _log_flags(study.get("search_space")), study_id)
         # codes are computed on the wide table before the join, so the join carries bytes, not the values
         # (1,000,000 runs: 0.65 -> 0.45 s); raw values are kept only where a bin hides them
-        hyperparameters = [(p, c) for p, c in zip(params, columns) if p.index]
-        text = (SQL_DIR / "study_table.sql").read_text().format(
+        hyperparameters = [(param, column) for param, column in zip(params, columns) if param.index]
+        raw_values = [f"{column.sql} as {param.value}" for param, column in hyperparameters if param.binned]
+        codes = [f"{_code_sql(param, column.sql)} as {param.code}" for param, column in hyperparameters]
+        text = _template("study_table").format(
             metrics=", ".join(METRICS), wide_table=wide.table_name(study_id),
-            values="".join(f",\n        {c.sql} as {p.value}" for p, c in hyperparameters if p.binned),
-            codes="".join(f",\n        {_code_sql(p, c.sql)} as {p.code}" for p, c in hyperparameters),
-            dataset_code=_code_sql(params[0], "r.dataset"))
+            wide_columns=_column_list(["run_id", *raw_values, *codes]),
+            dataset_code=_code_sql(params[0], f"r.{dataset}"))
         database = store.attach("study")
         try:
             con.execute(f"create table {database}.study as {text}", {"study_id": study_id, **_code_params(params)})
+            con.execute(ACCURACY_MACRO.format(database=database))
         except BaseException:
             store.detach(database)
             raise
     return StudyFrame(study, params, database)
+
+
+def _template(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def _column_list(items: list[str], indent: int = 8) -> str:
+    """Select items one per line, at the indent of the column lists in the templates."""
+    return (",\n" + " " * indent).join(items)
 
 
 @dataclass(frozen=True)
@@ -149,50 +170,76 @@ def _log_flags(search_space) -> dict[str, bool]:
     return {name: bool(spec.get("log")) for name, spec in space.items() if isinstance(spec, dict) and "low" in spec}
 
 
-def _describe(con, columns: list[_Column], logs: dict[str, bool], study_id: int) -> list[Param]:
+def _describe(con, columns: list[_Column], logs: dict[str, bool], study_id: int) -> list[StudyParam]:
     """Options of every parameter from its values in the warehouse.
 
     Whether a number is binned is decided by an approximate distinct count (HyperLogLog, a few
     per cent off, 3x faster than an exact one at 1,000,000 runs); near the threshold the exact
     values decide.
     """
-    stats = _stats(con, columns, study_id)
     params = []
-    for index, (column, (distinct, low, high, inactive)) in enumerate(zip(columns, stats)):
-        extra = (INACTIVE,) if inactive else ()
-        options = [] if column.numeric and distinct > 2 * MAX_OPTIONS else _values(con, column, study_id)
-        if column.numeric and (len(options) > MAX_OPTIONS or (not options and distinct)):
+    for index, (column, stats) in enumerate(zip(columns, _stats(con, columns, study_id))):
+        extra = (INACTIVE,) if stats.nulls else ()
+        options = [] if column.numeric and stats.distinct > 2 * MAX_OPTIONS else _values(con, column, study_id)
+        if column.numeric and (len(options) > MAX_OPTIONS or (not options and stats.distinct)):
+            low, high = stats.low, stats.high
             log = low > 0 and (logs.get(column.name, False) or high / low >= 100)
             edges = _edges(low, high, log)
             labels = tuple(f"{_short(a)}–{_short(b)}" for a, b in itertools.pairwise(edges))
-            params.append(Param(column.name, index, labels + extra, edges=tuple(edges), log=log))
+            params.append(StudyParam(column.name, index, labels + extra, edges=tuple(edges), log=log))
         else:
-            params.append(Param(column.name, index, tuple(_short(v) if column.numeric else str(v) for v in options)
-                                + extra, options=tuple(options)))
+            labels = tuple(_short(v) if column.numeric else str(v) for v in options)
+            params.append(StudyParam(column.name, index, labels + extra, options=tuple(options)))
     return params
 
 
 def _values(con, column: _Column, study_id: int) -> list:
     """Distinct values, one query per column: 4x faster than list(distinct) for all columns in one."""
-    return [v for (v,) in _run(con, f"select distinct {column.sql} from {column.table} "
-                                    f"where {column.rows} and {column.sql} is not null order by 1", study_id)]
+    text = _VALUES.format(column=column.sql, table=column.table, rows=column.rows)
+    return [v for (v,) in _run(con, text, study_id).fetchall()]
 
 
-def _stats(con, columns: list[_Column], study_id: int) -> list[tuple]:
-    """(approximate distinct count, min, max, nulls) of every column, one scan per source table."""
-    sources: dict[tuple[str, str], list[int]] = {}
-    for i, c in enumerate(columns):
-        sources.setdefault((c.table, c.rows), []).append(i)
-    parts = [f"(select {', '.join(f'approx_count_distinct({c}), min({c}), max({c}), count(*) - count({c})' for c in (columns[i].sql for i in indexes))} "
-             f"from {table} where {rows})" for (table, rows), indexes in sources.items()]
-    row = _run(con, "select * from " + ", ".join(parts), study_id)[0]
-    order = [i for indexes in sources.values() for i in indexes]
-    found = {i: tuple(row[4 * k: 4 * k + 4]) for k, i in enumerate(order)}
-    return [found[i] for i in range(len(columns))]
+_VALUES = """select distinct {column}
+from {table}
+where {rows} and {column} is not null
+order by 1"""
 
 
-def _run(con, text: str, study_id: int) -> list[tuple]:
-    return con.execute(text, {"study_id": study_id} if "$study_id" in text else {}).fetchall()
+class _Stats(NamedTuple):
+    """What decides how a column is shown."""
+    distinct: int  # approximate count of distinct values
+    low: object
+    high: object
+    nulls: int  # runs where it is missing (an inactive hyperparameter)
+
+
+_STAT_SQL = {"distinct": "approx_count_distinct({column})", "low": "min({column})", "high": "max({column})",
+             "nulls": "count(*) - count({column})"}
+# one source table's aggregates, named <stat>_<column index>
+_STATS_SCAN = """(
+    select
+        {aggregates}
+    from {table}
+    where {rows}
+)"""
+
+
+def _stats(con, columns: list[_Column], study_id: int) -> list[_Stats]:
+    """_Stats of every column: one query, one scan per source table (the runs and the wide table)."""
+    sources: dict[tuple[str, str], dict[int, str]] = {}
+    for i, column in enumerate(columns):
+        sources.setdefault((column.table, column.rows), {})[i] = column.sql
+    scans = [_STATS_SCAN.format(table=table, rows=rows, aggregates=_column_list(
+                 [f"{sql.format(column=column)} as {stat}_{i}" for i, column in members.items()
+                  for stat, sql in _STAT_SQL.items()]))
+             for (table, rows), members in sources.items()]
+    result = _run(con, "select *\nfrom " + ",\n".join(scans), study_id)
+    row = dict(zip((d[0] for d in result.description), result.fetchone()))
+    return [_Stats(*(row[f"{stat}_{i}"] for stat in _Stats._fields)) for i in range(len(columns))]
+
+
+def _run(con, text: str, study_id: int):
+    return con.execute(text, {"study_id": study_id} if "$study_id" in text else {})
 
 
 def _edges(low: float, high: float, log: bool) -> list[float]:
@@ -209,7 +256,7 @@ def _short(value: float) -> str:
     return f"{value:.2g}"
 
 
-def _code_sql(p: Param, source: str) -> str:
+def _code_sql(p: StudyParam, source: str) -> str:
     """The option code of each run, as SQL over the column `source` with the parameter's options bound as $o<i>."""
     if p.binned:
         x = f"ln({source})" if p.log else source
@@ -221,7 +268,7 @@ def _code_sql(p: Param, source: str) -> str:
     return f"({code})::utinyint"
 
 
-def _code_params(params: list[Param]) -> dict:
+def _code_params(params: list[StudyParam]) -> dict:
     values = {}
     for p in params:
         if p.binned:

@@ -12,9 +12,9 @@ import itertools
 
 import polars as pl
 
-from pipeline.analysis import significance, trellis
+from pipeline.analysis import group_means, significance
 from pipeline.app.selection import EVERYTHING, Selection
-from pipeline.app.study_frame import Param, StudyError, StudyFrame
+from pipeline.app.study_frame import StudyError, StudyFrame, StudyParam
 
 HISTOGRAM_BINS = 50
 TABLE_LIMIT = 1_000
@@ -33,7 +33,7 @@ def accuracy_quantile(frame: StudyFrame, q: float, *, normalized: bool) -> float
     return frame.query("accuracy_quantile", {"normalized": normalized, "q": q})["value"][0]
 
 
-def _codes(params: list[Param]) -> str:
+def _codes(params: list[StudyParam]) -> str:
     return ", ".join(p.code for p in params)
 
 
@@ -138,7 +138,7 @@ def cell_runs(frame: StudyFrame, selection: Selection | None, a: str, b: str, op
     return readable(frame, result)
 
 
-def _option_code(param: Param, label: str) -> int:
+def _option_code(param: StudyParam, label: str) -> int:
     if label not in param.labels:
         raise StudyError(f"'{param.name}' has no option '{label}'; it has {', '.join(param.labels)}")
     return param.labels.index(label)
@@ -159,8 +159,8 @@ def readable(frame: StudyFrame, result: pl.DataFrame) -> pl.DataFrame:
     return result.select(*run_columns, *values)
 
 
-def trellis_groups(frame: StudyFrame, selection: Selection | None, *, primary: str, secondary: str | None,
-                   normalized: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+def option_means(frame: StudyFrame, selection: Selection | None, *, primary: str, secondary: str | None,
+                 normalized: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per panel (every parameter but primary and secondary): groups with mean, CI; and panel effects."""
     selection = selection or EVERYTHING
     first = frame.param(primary)
@@ -173,8 +173,8 @@ def trellis_groups(frame: StudyFrame, selection: Selection | None, *, primary: s
     fixed = [first] + ([second] if second else [])
     used = fixed + panels
     sets = ", ".join("(" + ", ".join(p.code for p in [*fixed, panel]) + ")" for panel in panels)
-    result = frame.query("trellis", {"normalized": normalized, "sel_normalized": selection.normalized,
-                                     **selection.params()}, codes=_codes(used), sets=sets)
+    result = frame.query("group_moments", {"normalized": normalized, "selection_normalized": selection.normalized,
+                                           **selection.params()}, codes=_codes(used), sets=sets)
     rows = []
     for record in result.iter_rows(named=True):
         grouped = _grouped(record["grouping"], len(used))
@@ -187,7 +187,7 @@ def trellis_groups(frame: StudyFrame, selection: Selection | None, *, primary: s
         "secondary": pl.String, "n": pl.Int64, "mean": pl.Float64, "var": pl.Float64})
     if groups.is_empty():
         return groups, groups
-    return trellis.intervals(groups), trellis.effects(groups)
+    return group_means.intervals(groups), group_means.effects(groups)
 
 
 def option_order(groups: pl.DataFrame, frame: StudyFrame) -> dict[str, list[str]]:
@@ -232,6 +232,7 @@ def selected_runs(frame: StudyFrame, selection: Selection | None, *, filters: di
     return readable(frame, result)
 
 
-def selected_runs_count(frame: StudyFrame, selection: Selection | None, *, filters: dict[str, list[str]] | None = None) -> int:
+def selected_runs_count(frame: StudyFrame, selection: Selection | None, *,
+                        filters: dict[str, list[str]] | None = None) -> int:
     values, clauses = _filtered(frame, selection, filters)
     return int(frame.query("selected_runs_count", values, filters=clauses)["runs"][0])

@@ -64,6 +64,7 @@ def time_pages(path: Path, repeats: int, warm_up: Path) -> tuple[dict[str, list[
     from streamlit.testing.v1 import AppTest
 
     from pipeline.app.selection import Selection
+    from pipeline.app.state import SELECTION_KEY
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     os.environ[store.PATH_ENV_VAR] = str(warm_up)  # every page once on a small study: imports done
@@ -71,7 +72,7 @@ def time_pages(path: Path, repeats: int, warm_up: Path) -> tuple[dict[str, list[
     for page in PAGES:
         _render(at, page)
     os.environ[store.PATH_ENV_VAR] = str(path)
-    at.session_state["selection"] = Selection(0.5, 1.0, True)
+    at.session_state[SELECTION_KEY] = Selection(0.5, 1.0, True)
     cold, fresh, again = ({page: [] for page in PAGES} for _ in range(3))
     for _ in range(repeats):
         for page in PAGES:
@@ -79,10 +80,10 @@ def time_pages(path: Path, repeats: int, warm_up: Path) -> tuple[dict[str, list[
             cold[page].append(_render(at, page))
     for repeat in range(repeats):
         for page in PAGES:
-            at.session_state["selection"] = Selection(0.5 + 0.01 * (repeat + 1), 1.0, True)  # as a new brush
+            at.session_state[SELECTION_KEY] = Selection(0.5 + 0.01 * (repeat + 1), 1.0, True)  # as a new brush
             fresh[page].append(_render(at, page))
             again[page].append(_render(at, page))
-        at.session_state["selection"] = Selection(0.5, 1.0, True)
+        at.session_state[SELECTION_KEY] = Selection(0.5, 1.0, True)
     return cold, fresh, again
 
 

@@ -32,8 +32,9 @@ def test_overview_shows_what_the_warehouse_holds(monkeypatch, request, fixture):
     studies = at.dataframe[0].value
     assert list(studies["study"]) == [r[0] for r in sql(path, "select name from studies order by created_at")]
     per_dataset = at.dataframe[1].value
-    direct = sql(path, """select dataset, count(*) filter (where status = 'ok'), count(*) filter (where status = 'diverged'),
-                                 count(*) filter (where status = 'failed'), max(test_accuracy) from runs group by 1 order by 1""")
+    direct = sql(path, """select dataset, count(*) filter (where status = 'ok'),
+                                 count(*) filter (where status = 'diverged'), count(*) filter (where status = 'failed'),
+                                 max(test_accuracy) from runs group by 1 order by 1""")
     shown = per_dataset[["dataset", "ok", "diverged", "failed", "best_test_accuracy"]].itertuples(index=False)
     assert [tuple(row) for row in shown] == direct
     assert len(at.get("vega_lite_chart")) == 1

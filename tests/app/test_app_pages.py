@@ -1,14 +1,22 @@
 """Every analysis page with AppTest, on the demo and a generated warehouse; the selection across pages and URL."""
 
+import json
+import re
+
 import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pipeline.app.charts import STATUS_COLORS
 from pipeline.app.selection import Selection
+from pipeline.app.state import SELECTION_KEY, STUDY_KEY
 from pipeline.warehouse import store
 from tests.conftest import ROOT, sql
 
 PAGES = ["distribution", "combinations", "trellis", "runs", "sql"]
+ALL_PAGES = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
+# pipeline/app/state.py's rule: `app.<name>` for what pages share, `<page>.<name>` for a page's own
+KEY_RULE = re.compile(rf"(app|{'|'.join(ALL_PAGES)})\.\S.*")
 STUDIES = [("demo_warehouse", "demo-ensemble"), ("tiny_warehouse", "tiny")]
 
 
@@ -36,7 +44,7 @@ def _selected(path, study: str, lo: float, hi: float) -> int:
 def test_every_page_renders_with_its_chart_or_table(monkeypatch, request, fixture, study):
     path = request.getfixturevalue(fixture)
     at = _app(monkeypatch, path)
-    assert at.session_state["study"] == study  # the newest study is the default
+    assert at.session_state[STUDY_KEY] == study  # the newest study is the default
     _open(at, "distribution")
     by_status = dict(sql(path, "select status, count(*) from runs group by 1"))
     metrics = {m.label: m.value for m in at.metric}
@@ -56,9 +64,9 @@ def test_every_page_renders_with_its_chart_or_table(monkeypatch, request, fixtur
 
 def test_a_brush_becomes_the_selection_of_every_page_and_the_url(monkeypatch, demo_warehouse):
     at = _app(monkeypatch, demo_warehouse)
-    at.session_state["histogram"] = {"selection": {"brush": {"x0": [0.9, 0.97]}}}
+    at.session_state["distribution.histogram"] = {"selection": {"brush": {"x0": [0.9, 0.97]}}}
     _open(at, "distribution")
-    assert at.session_state["selection"] == Selection(0.9, 0.97, False)
+    assert at.session_state[SELECTION_KEY] == Selection(0.9, 0.97, False)
     assert at.query_params["lo"] == "0.9" and at.query_params["hi"] == "0.97"
     expected = _selected(demo_warehouse, "demo-ensemble", 0.9, 0.97)
     assert any(f"{expected:,}" in s.value for s in at.success)
@@ -68,13 +76,13 @@ def test_a_brush_becomes_the_selection_of_every_page_and_the_url(monkeypatch, de
     assert len(at.dataframe[0].value) == expected  # the runs table, the last page opened
     _open(at, "combinations")
     assert f"**test accuracy 0.900 – 0.970** · {expected:,} networks" in " ".join(m.value for m in at.markdown)
-    at.sidebar.button(key="clear_selection").click().run()
-    assert at.session_state["selection"] is None and "lo" not in at.query_params
+    at.sidebar.button(key="app.clear_selection").click().run()
+    assert at.session_state[SELECTION_KEY] is None and "lo" not in at.query_params
 
 
 def test_a_shared_link_restores_study_and_normalized_selection(monkeypatch, demo_warehouse):
     at = _app(monkeypatch, demo_warehouse, study="demo-ensemble", scale="normalized", lo="0.5", hi="1")
-    assert at.session_state["selection"] == Selection(0.5, 1.0, True)
+    assert at.session_state[SELECTION_KEY] == Selection(0.5, 1.0, True)
     _open(at, "runs")
     # independent normalization: per dataset (x - min) / (max - min) over the study's runs
     expected = sql(demo_warehouse, """with n as (select (test_accuracy - min(test_accuracy) over (partition by dataset))
@@ -89,7 +97,7 @@ def test_a_bad_link_is_explained_and_ignored(monkeypatch, demo_warehouse):
     assert not at.exception
     warnings = " ".join(w.value for w in at.sidebar.warning)
     assert "study 'nope' is not in this warehouse" in warnings and "needs two numbers" in warnings
-    assert at.session_state["selection"] is None
+    assert at.session_state[SELECTION_KEY] is None
 
 
 def test_an_empty_selection_says_so_on_every_page(monkeypatch, demo_warehouse):
@@ -101,11 +109,11 @@ def test_an_empty_selection_says_so_on_every_page(monkeypatch, demo_warehouse):
 
 def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
     at = _app(monkeypatch, demo_warehouse, lo="0.9", hi="1")
-    at.session_state["matrix_a"] = {"selection": {"cell": [
+    at.session_state["combinations.matrix_a"] = {"selection": {"cell": [
         {"a": "dataset", "b": "optimizer", "option_a": "digits", "option_b": "adam"}]}}
     _open(at, "combinations")
-    at.radio(key="heatmap_value").set_value("lift")
-    at.radio(key="compare_with").set_value("the top 5 %").run()
+    at.radio(key="combinations.heatmap_value").set_value("lift")
+    at.radio(key="combinations.compare_with").set_value("the top 5 %").run()
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 2  # the selection and the top 5 %, side by side
     assert "false discovery rate" in at.caption[0].value
@@ -114,18 +122,63 @@ def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
         where h.name = 'optimizer' and h.value = 'adam' and r.dataset = 'digits' and r.status = 'ok'
         and r.test_accuracy between 0.9 and 1""")[0][0]
     assert len(drilled) == direct > 0
-    at.toggle(key="only_significant").set_value(True).run()
+    at.toggle(key="combinations.only_significant").set_value(True).run()
     assert not at.exception
 
 
 def test_trellis_with_another_primary_and_a_secondary(monkeypatch, demo_warehouse):
     at = _app(monkeypatch, demo_warehouse)
     _open(at, "trellis")
-    at.selectbox(key="trellis_primary").set_value("optimizer").run()
-    at.selectbox(key="trellis_secondary").set_value("batch_norm").run()
-    at.toggle(key="trellis_normalized").set_value(True).run()
+    at.selectbox(key="trellis.primary").set_value("optimizer").run()
+    at.selectbox(key="trellis.secondary").set_value("batch_norm").run()
+    at.toggle(key="trellis.normalized").set_value(True).run()
     assert not at.exception and len(at.get("vega_lite_chart")) == 1
     assert "Student-t 95 % confidence interval" in at.caption[0].value
+
+
+def test_every_session_state_key_names_its_page_or_the_app(monkeypatch, demo_warehouse):
+    """Every page run, with the widgets that only appear on demand shown too; no key is bare. Keys are
+    collected after every page: Streamlit forgets the widgets of a page once another one is drawn."""
+    at = _app(monkeypatch, demo_warehouse)
+    at.session_state["distribution.histogram"] = {"selection": {"brush": {"x0": [0.5, 1.0]}}}
+    keys = set()
+    for page in ALL_PAGES:
+        keys |= set(_open(at, page).session_state.keys())
+    _open(at, "combinations").radio(key="combinations.compare_with").set_value("another range").run()
+    assert not at.exception
+    keys |= set(at.session_state.keys())
+    assert {"app.study", "app.selection", "distribution.last_brush", "combinations.compare_range",
+            "runs.order", "sql.query"} <= keys
+    assert sorted(k for k in keys if not KEY_RULE.fullmatch(k)) == []
+    assert at.query_params["study"] == "demo-ensemble" and at.query_params["lo"] == "0.5"  # the URL still mirrors
+
+
+def _status_colors(spec) -> list[dict]:
+    """Every color/fill/stroke encoding of the field `status` in a Vega-Lite spec, layers and facets included."""
+    found = []
+    if isinstance(spec, dict):
+        for channel in ("color", "fill", "stroke"):
+            encoding = spec.get(channel)
+            if isinstance(encoding, dict) and encoding.get("field") == "status":
+                found.append(encoding)
+        spec = list(spec.values())
+    if isinstance(spec, list):
+        for part in spec:
+            found += _status_colors(part)
+    return found
+
+
+def test_every_chart_colouring_by_status_uses_the_one_palette(monkeypatch, demo_warehouse):
+    at = _app(monkeypatch, demo_warehouse)
+    encodings = []
+    for page in ALL_PAGES:
+        _open(at, page)
+        encodings += [e for chart in at.get("vega_lite_chart") for e in _status_colors(json.loads(chart.proto.spec))]
+    assert len(encodings) >= 2  # the overview's networks per status, the distribution's diverged and failed
+    for encoding in encodings:
+        scale = encoding.get("scale", {})
+        assert set(scale) == {"domain", "range"}, encoding
+        assert dict(zip(scale["domain"], scale["range"], strict=True)).items() <= STATUS_COLORS.items(), encoding
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -31,7 +31,8 @@ STARTUP_S = 60
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: install Debian's chromium (bash .ci/setup)"),
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason=f"{CHROMIUM} is absent: install Debian's chromium (bash .ci/setup)"),
 ]
 
 CHART = '[data-testid="stVegaLiteChart"]'
@@ -73,7 +74,8 @@ def app_url(demo_warehouse, tmp_path_factory):
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer {url}/_stcore/health within {STARTUP_S} s:\n{log_path.read_text()}")
+                pytest.fail(f"streamlit did not answer {url}/_stcore/health within {STARTUP_S} s:\n"
+                            f"{log_path.read_text()}")
             time.sleep(0.2)
         yield url
     finally:
@@ -100,12 +102,14 @@ def _settled(page: Page, title: str, *, chart: bool = False, dataframe: bool = F
         page.locator('[data-testid="stDataFrame"] [data-testid="data-grid-canvas"]').first.wait_for(timeout=WAIT_MS)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
     exceptions = page.locator(EXCEPTION)
-    assert exceptions.count() == 0, f"{title}: the app shows an exception:\n" + "\n---\n".join(exceptions.all_inner_texts())
+    assert exceptions.count() == 0, (f"{title}: the app shows an exception:\n"
+                                     + "\n---\n".join(exceptions.all_inner_texts()))
 
 
 def _matrix_line(page: Page, label: str | None = None) -> re.Match:
     """The line above the heat-map matrix, once it shows `label` (any label when None)."""
-    line = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"]').filter(has_text="significant cells of")
+    line = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"]').filter(
+        has_text="significant cells of")
     if label is not None:
         line = line.filter(has_text=label)
     line.first.wait_for(timeout=WAIT_MS)

@@ -31,7 +31,8 @@ ATTACKS = {
     "copy": f"copy runs to '{OUTSIDE}'",
     "copy into the wal": "copy (select 1) to '{path}.wal'",
     "explain analyze copy": "explain analyze copy (select 1) to '{path}.wal'",
-    "pivot copied over the file": "copy (pivot (select 1 as a, 'x' as s) on s) to '{path}' (format csv, use_tmp_file false)",
+    "pivot copied over the file": "copy (pivot (select 1 as a, 'x' as s) on s) to '{path}' "
+                                  "(format csv, use_tmp_file false)",
     "explain analyze pivot copy": "explain analyze copy (pivot (select 1 as a, 'x' as s) on s) to '{path}.wal'",
     "temp table of a pivot": "create temp table t as pivot (select 1 as a, 'x' as s) on s",
     "attach": "attach '/tmp/hpw_sql_console_other.duckdb' as other",
@@ -504,14 +505,14 @@ def test_page_shows_an_example_and_refuses_a_drop(monkeypatch, copy):
                        "group by all order by all")
     assert [tuple(row) for row in shown[["study", "status", "networks"]].itertuples(index=False)] == direct
 
-    at.text_area(key="sql_query").set_value("drop table runs")
+    at.text_area(key="sql.query").set_value("drop table runs")
     at.button[0].click().run()
     assert not at.exception
     assert "DROP statements cannot run here" in at.error[0].value
     assert not at.dataframe
     assert sha256(copy) == before
 
-    at.text_area(key="sql_query").set_value("select count(*) as n from runs where status = 'ok'")
+    at.text_area(key="sql.query").set_value("select count(*) as n from runs where status = 'ok'")
     at.button[0].click().run()
     assert not at.exception and not at.error
     assert at.dataframe[0].value["n"].tolist() == [sql(copy, "select count(*) from runs where status = 'ok'")[0][0]]
@@ -520,11 +521,11 @@ def test_page_shows_an_example_and_refuses_a_drop(monkeypatch, copy):
 
 def test_page_picks_examples_and_says_when_truncated(monkeypatch, copy):
     at = _sql_page(monkeypatch, copy)
-    at.selectbox(key="sql_example").set_value("Mean test accuracy per optimizer").run()
+    at.selectbox(key="sql.example").set_value("Mean test accuracy per optimizer").run()
     assert not at.exception and not at.error
-    assert at.text_area(key="sql_query").value == EXAMPLES["Mean test accuracy per optimizer"]
+    assert at.text_area(key="sql.query").value == EXAMPLES["Mean test accuracy per optimizer"]
     assert set(at.dataframe[0].value["optimizer"]) == {"adam", "sgd"}
-    at.text_area(key="sql_query").set_value("select * from range(20000)").run()
+    at.text_area(key="sql.query").set_value("select * from range(20000)").run()
     assert not at.exception and not at.error
     assert len(at.dataframe[0].value) == 10_000
     assert "first 10,000 rows" in " ".join(c.value for c in at.caption)
@@ -533,10 +534,10 @@ def test_page_picks_examples_and_says_when_truncated(monkeypatch, copy):
 def test_page_shows_refusals_and_odd_types_as_words_not_tracebacks(monkeypatch, copy):
     at = _sql_page(monkeypatch, copy)
     for hostile in ("update extensions", "select * from checkpoint()", "explain analyze select 1"):
-        at.text_area(key="sql_query").set_value(hostile)
+        at.text_area(key="sql.query").set_value(hostile)
         at.button[0].click().run()
         assert not at.exception and "cannot run here" in at.error[0].value and "Traceback" not in at.error[0].value
-    at.text_area(key="sql_query").set_value("select 'infinity'::timestamp as forever, interval 2 day as waited")
+    at.text_area(key="sql.query").set_value("select 'infinity'::timestamp as forever, interval 2 day as waited")
     at.button[0].click().run()
     assert not at.exception and not at.error
     assert at.dataframe[0].value.values.tolist() == [["infinity", "2 days"]]
@@ -559,10 +560,10 @@ hostile = ["select repeat('x', 900000000)", "select repeat('x', 100000) from ran
 at = AppTest.from_file({str(ROOT / "app.py")!r}, default_timeout=60).run()
 at = at.switch_page("pages/sql.py").run()
 for i in range(100):
-    at.text_area(key="sql_query").set_value(hostile[i % len(hostile)] + f" -- {{i}}")  # no cache hit
+    at.text_area(key="sql.query").set_value(hostile[i % len(hostile)] + f" -- {{i}}")  # no cache hit
     at.button[0].click().run()
     assert not at.exception, (i, at.exception)
-at.text_area(key="sql_query").set_value("select count(*) as n from runs where status = 'ok'")
+at.text_area(key="sql.query").set_value("select count(*) as n from runs where status = 'ok'")
 at.button[0].click().run()
 assert not at.exception and not at.error
 print(at.dataframe[0].value["n"].tolist()[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)

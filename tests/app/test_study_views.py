@@ -71,7 +71,8 @@ def test_a_heatmap_cell_equals_a_direct_count(loaded):
     shown = {(o, a): (n, k) for a, o, n, k in pair.select("option_a", "option_b", "runs", "selected").iter_rows()}
     assert shown == {(o, a): (n, k) for o, a, n, k in direct}
     # lift from the direct counts, and the FDR marks from statsmodels' Benjamini-Hochberg
-    total = sql(path, "select count(*) from runs r join studies s using (study_id) where s.name = ?", [frame.study["name"]])[0][0]
+    total = sql(path, "select count(*) from runs r join studies s using (study_id) where s.name = ?",
+                [frame.study["name"]])[0][0]
     chosen = sum(k for *_, k in direct)
     o, a, n, k = direct[0]
     row = pair.filter((pl.col("option_a") == a) & (pl.col("option_b") == o)).row(0, named=True)
@@ -115,7 +116,8 @@ def test_binned_learning_rate_cells_follow_log_bins(demo_warehouse):
     frame = study_frame.load(demo_warehouse, "demo-ensemble")
     rate = frame.param("learning_rate")
     assert rate.binned and rate.log and len(rate.labels) == study_frame.BINS
-    low, high = sql(demo_warehouse, "select min(value_num), max(value_num) from hyperparameters where name = 'learning_rate'")[0]
+    low, high = sql(demo_warehouse,
+                    "select min(value_num), max(value_num) from hyperparameters where name = 'learning_rate'")[0]
     counts = {}
     for (value,) in sql(demo_warehouse, "select value_num from hyperparameters where name = 'learning_rate'"):
         b = min(int((math.log(value) - math.log(low)) / ((math.log(high) - math.log(low)) / 8)), 7)
@@ -130,8 +132,8 @@ def test_every_pair_of_unbinned_parameters_counts_as_a_direct_group_by(loaded):
     path, frame = loaded
     selection = Selection(0.3, 1.0)
     names = [p.name for p in frame.params[1:] if not p.binned]
-    values = pl.DataFrame(sql(path, """select r.run_id, r.dataset, r.status = 'ok' and r.test_accuracy between 0.3 and 1.0,
-                                              h.name, h.value
+    values = pl.DataFrame(sql(path, """select r.run_id, r.dataset,
+                                              r.status = 'ok' and r.test_accuracy between 0.3 and 1.0, h.name, h.value
                                        from runs r join studies s using (study_id) join hyperparameters h using (run_id)
                                        where s.name = ?""", [frame.study["name"]]),
                           schema=["run_id", "dataset", "selected", "name", "value"], orient="row")
@@ -141,14 +143,15 @@ def test_every_pair_of_unbinned_parameters_counts_as_a_direct_group_by(loaded):
     for a, b in itertools.combinations(["dataset", *names], 2):
         direct = wide.group_by(a, b).agg(pl.len().alias("runs"), pl.col("selected").sum())
         shown = cells.filter((pl.col("a") == a) & (pl.col("b") == b))
+        shown_counts = shown.select("option_a", "option_b", "runs", "selected").iter_rows()
         assert {(x, y): (n, k) for x, y, n, k in direct.iter_rows()} == {
-            (x, y): (n, k) for x, y, n, k in shown.select("option_a", "option_b", "runs", "selected").iter_rows()}, (a, b)
+            (x, y): (n, k) for x, y, n, k in shown_counts}, (a, b)
 
 
 def test_trellis_means_intervals_and_anova_match_direct_statistics(loaded):
     path, frame = loaded
     selection = Selection(0.2, 1.0)
-    groups, effects = study_views.trellis_groups(frame, selection, primary="dataset", secondary=None, normalized=False)
+    groups, effects = study_views.option_means(frame, selection, primary="dataset", secondary=None, normalized=False)
     values = sql(path, f"""select r.dataset, {_hp_value(path, 'optimizer')}, r.test_accuracy from runs r
                            join studies s using (study_id) where s.name = ? and r.status = 'ok'
                            and r.test_accuracy between 0.2 and 1.0""", [frame.study["name"]])
@@ -171,8 +174,8 @@ def test_trellis_means_intervals_and_anova_match_direct_statistics(loaded):
 
 def test_trellis_with_a_secondary_parameter_keeps_the_anova_of_the_panel(demo_warehouse):
     frame = study_frame.load(demo_warehouse, "demo-ensemble")
-    plain = study_views.trellis_groups(frame, None, primary="dataset", secondary=None, normalized=True)[1]
-    split = study_views.trellis_groups(frame, None, primary="dataset", secondary="batch_norm", normalized=True)[1]
+    plain = study_views.option_means(frame, None, primary="dataset", secondary=None, normalized=True)[1]
+    split = study_views.option_means(frame, None, primary="dataset", secondary="batch_norm", normalized=True)[1]
     joined = plain.join(split, on=["panel", "primary"], suffix="_split")
     assert joined.height == split.height > 0
     assert joined["p"].to_numpy() == pytest.approx(joined["p_split"].to_numpy())
@@ -185,7 +188,8 @@ def test_runs_table_is_the_filtered_selection_sorted(loaded):
                                       order="accuracy", descending=False, limit=None)
     direct = sql(path, f"""select r.run_id from runs r join studies s using (study_id) where s.name = ?
                            and r.status = 'ok' and r.test_accuracy between 0.3 and 0.9
-                           and {_hp_value(path, 'optimizer')} in ('adam', 'rmsprop') order by r.test_accuracy, r.run_id""",
+                           and {_hp_value(path, 'optimizer')} in ('adam', 'rmsprop')
+                           order by r.test_accuracy, r.run_id""",
                  [frame.study["name"]])
     assert list(table["run_id"]) == [r for (r,) in direct]
     assert study_views.selected_runs_count(frame, selection, filters={"optimizer": ["adam", "rmsprop"]}) == len(direct)
@@ -196,12 +200,12 @@ def test_runs_table_is_the_filtered_selection_sorted(loaded):
 def test_what_a_study_lacks_is_named(demo_warehouse):
     frame = study_frame.load(demo_warehouse, "demo-ensemble")
     with pytest.raises(StudyError, match="no hyperparameter 'momentum'; it has dataset, activation"):
-        study_views.trellis_groups(frame, None, primary="momentum", secondary=None, normalized=False)
+        study_views.option_means(frame, None, primary="momentum", secondary=None, normalized=False)
     with pytest.raises(StudyError, match="'optimizer' has no option 'lion'"):
         study_views.selected_runs(frame, None, filters={"optimizer": ["lion"]})
     with pytest.raises(StudyError, match="no study 'absent'"):
         study_frame.load(demo_warehouse, "absent")
-    empty = study_views.trellis_groups(frame, Selection(0.0, 0.0), primary="dataset", secondary=None, normalized=False)[0]
+    empty = study_views.option_means(frame, Selection(0.0, 0.0), primary="dataset", secondary=None, normalized=False)[0]
     assert empty.is_empty()
 
 
@@ -241,13 +245,15 @@ def test_runs_table_shows_each_runs_own_values_and_inactive_ones_empty_and_last(
     stored = {(run_id, name): (number, text) for run_id, name, text, number in sql(
         path, "select run_id, name, value, value_num from hyperparameters")}
     names = [p.name for p in frame.params[1:]]
-    assert set(names) <= set(table.columns) and table.height == sql(path, "select count(*) from runs where status = 'ok'")[0][0]
+    assert set(names) <= set(table.columns)
+    assert table.height == sql(path, "select count(*) from runs where status = 'ok'")[0][0]
     for row in table.iter_rows(named=True):
         for name in names:
             number, text = stored.get((row["run_id"], name), (None, None))
             assert row[name] == (number if table.schema[name] == pl.Float64 else text), (row["run_id"], name)
     for descending in (False, True):
-        variants = list(study_views.selected_runs(frame, None, order="variant", descending=descending, limit=None)["variant"])
+        ordered = study_views.selected_runs(frame, None, order="variant", descending=descending, limit=None)
+        variants = list(ordered["variant"])
         active = [v for v in variants if v is not None]
         assert variants == active + [None] * (len(variants) - len(active))
         assert active == sorted(active, reverse=descending) and {"nesterov", "plain"} == set(active)

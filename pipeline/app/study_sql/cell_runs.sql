@@ -5,7 +5,7 @@ with final as (
     where {code_a} = $option_a
         and {code_b} = $option_b
         and status = 'ok'
-        and (case when $normalized then accuracy_norm else accuracy end) between $lo and $hi
+        and accuracy_on($normalized, study) between $lo and $hi
 )
 
 select * from final order by accuracy desc limit $limit

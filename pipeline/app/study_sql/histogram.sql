@@ -2,7 +2,7 @@
 with scored as (
     select
         dataset,
-        case when $normalized then accuracy_norm else accuracy end as x
+        accuracy_on($normalized, study) as x
     from study
     where status = 'ok' and accuracy is not null
 ),

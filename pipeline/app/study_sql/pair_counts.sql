@@ -4,7 +4,7 @@
 with marked as (
     select
         {codes},
-        case when $normalized then accuracy_norm else accuracy end as x,
+        accuracy_on($normalized, study) as x,
         status = 'ok' as finished
     from study
 ),

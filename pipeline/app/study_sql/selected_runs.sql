@@ -3,7 +3,7 @@ with final as (
     select *
     from study
     where status = 'ok'
-        and (case when $normalized then accuracy_norm else accuracy end) between $lo and $hi
+        and accuracy_on($normalized, study) between $lo and $hi
         {filters}
 )
 

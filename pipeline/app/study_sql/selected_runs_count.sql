@@ -2,5 +2,5 @@
 select count(*) as runs
 from study
 where status = 'ok'
-    and (case when $normalized then accuracy_norm else accuracy end) between $lo and $hi
+    and accuracy_on($normalized, study) between $lo and $hi
     {filters}

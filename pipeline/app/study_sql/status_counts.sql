@@ -4,7 +4,7 @@ with marked as (
         dataset,
         status,
         status = 'ok'
-            and (case when $normalized then accuracy_norm else accuracy end) between $lo and $hi as in_selection
+            and accuracy_on($normalized, study) between $lo and $hi as in_selection
     from study
 ),
 

@@ -1,8 +1,8 @@
 -- The loaded study, read from the warehouse: one row per run with its run columns, test accuracy
 -- normalized per dataset, the option code b<i> of every parameter (b0 the dataset's, the others
 -- from the study's wide table) and the raw value h<i> of the binned ones.
--- Generated: the binned columns "<name>" as h<i>, and the codes (options and bins bound as
--- parameters).
+-- Generated: the wide table's columns (run_id, the binned ones' "<name>" as h<i>, the codes with options
+-- and bins bound as parameters) and the dataset's code.
 with study_runs as (
     select run_id, trial, status, dataset, test_accuracy as accuracy, {metrics}
     from runs
@@ -17,7 +17,7 @@ dataset_range as (
 
 study_codes as (
     select
-        run_id{values}{codes}
+        {wide_columns}
     from {wide_table}
 ),
 

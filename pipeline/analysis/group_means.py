@@ -1,4 +1,4 @@
-"""Means with confidence intervals and one-way ANOVA per trellis panel, from group aggregates.
+"""Group means with confidence intervals, and one-way ANOVA effects per panel, from group aggregates.
 
 Input: one row per group (panel, option, primary[, secondary]) with n, mean and var (sample
 variance) of the accuracy, as DuckDB returns them. Intervals are Student-t 95 % intervals of
