@@ -144,6 +144,13 @@ def names_problem(names: Iterable[str]) -> str | None:
     return None
 
 
+def check_names(names: Iterable[str], where: str, advice: str, error: type[Exception]) -> None:
+    """Raise `error("WHERE: PROBLEM; ADVICE")` when `names_problem` finds one; each door has its own error type."""
+    problem = names_problem(names)
+    if problem:
+        raise error(f"{where}: {problem}; {advice}")
+
+
 def sql_ident(name: str) -> str:
     """`name` as a quoted SQL identifier (identifiers cannot be parameters)."""
     if "\x00" in name:  # the statement would end there

@@ -39,7 +39,8 @@ def columns(con: duckdb.DuckDBPyConnection, study_id: int) -> list[tuple[str, bo
         relation = con.table(table_name(study_id))
     except duckdb.CatalogException:
         return None
-    return [(column, str(kind) == "DOUBLE") for column, kind in zip(relation.columns, relation.types) if column != "run_id"]
+    return [(column, str(kind) == "DOUBLE") for column, kind in zip(relation.columns, relation.types)
+            if column != "run_id"]
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> None:
@@ -51,7 +52,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
 
 def _refresh_study(con, study_id: int) -> None:
     have = columns(con, study_id)
-    last = 0 if have is None else con.execute(f"select coalesce(max(run_id), 0) from {table_name(study_id)}").fetchall()[0][0]
+    last = 0 if have is None else con.execute(
+        f"select coalesce(max(run_id), 0) from {table_name(study_id)}").fetchall()[0][0]
     newest = con.execute("select coalesce(max(run_id), 0) from runs where study_id = ?", [study_id]).fetchall()[0][0]
     if have is not None and newest <= last:
         return
@@ -62,22 +64,17 @@ def _refresh_study(con, study_id: int) -> None:
             con.execute(f"insert into {table_name(study_id)} {_pivot(have)}", _params(study_id, last, have))
             return
     names = _names(con, study_id, 0)
-    _check_names([name for name, _ in names], study_id)
+    # the last wall: every door (space files, importers) refuses these names before anything is written
+    limits.check_names([name for name, _ in names], f"study {study_id}", "rename it", WideTableError)
     con.execute(f"create or replace table {table_name(study_id)} as {_pivot(names)}", _params(study_id, 0, names))
     con.execute(f"comment on table {table_name(study_id)} is 'Hyperparameters of study {int(study_id)}, one row "
-                "per run, one column per hyperparameter (null where inactive); kept in step with table hyperparameters.'")
+                "per run, one column per hyperparameter (null where inactive); "
+                "kept in step with table hyperparameters.'")
 
 
 def _names(con, study_id: int, after: int) -> list[tuple[str, bool]]:
     text = (SQL_DIR / "hyperparameter_names.sql").read_text()
     return con.execute(text, {"study_id": study_id, "after": after}).fetchall()
-
-
-def _check_names(names: list[str], study_id: int) -> None:
-    """The last wall: every door (space files, importers) refuses these names before anything is written."""
-    problem = limits.names_problem(names)
-    if problem:
-        raise WideTableError(f"study {study_id}: {problem}; rename it")
 
 
 def _pivot(names: list[tuple[str, bool]]) -> str:

@@ -84,8 +84,9 @@ def test_names_that_cannot_be_columns_are_refused_and_nothing_is_written(tmp_pat
     study_id = new_study(path)
     write(path, study_id, [record(0, lr=0.1)])
     before = sha256(path)
-    for bad, message in (({"lr": 0.1, "LR": 0.2}, "differ only in case"), ({"run_id": 3}, "taken by the run_id column")):
-        with pytest.raises(store.WarehouseError, match=message):
+    refused = (({"lr": 0.1, "LR": 0.2}, "differ only in case"), ({"run_id": 3}, "taken by the run_id column"))
+    for bad, message in refused:
+        with pytest.raises(store.WarehouseError, match=f"nothing written, study {study_id}: .*{message}.*; rename it$"):
             write(path, study_id, [record(1, **bad)])
         assert sha256(path) == before
     assert sql(path, "select count(*) from runs") == [(1,)]
