@@ -50,7 +50,8 @@ def run_tiny_bohb(directory: Path, *, iterations: int = ITERATIONS, min_budget: 
     worker = TinyWorker(run_id=run_id, nameserver=host, nameserver_port=port, host="127.0.0.1")
     worker.run(background=True)
     sweep = BOHB(configspace=space, run_id=run_id, nameserver=host, nameserver_port=port, host="127.0.0.1",
-                 min_budget=min_budget, max_budget=max_budget, eta=eta, result_logger=json_result_logger(str(directory)))
+                 min_budget=min_budget, max_budget=max_budget, eta=eta,
+                 result_logger=json_result_logger(str(directory)))
     try:
         sweep.run(n_iterations=iterations)
     finally:
@@ -88,7 +89,8 @@ def test_log_import_matches_hpbandsters_own_reading(bohb_log, tmp_path):
     assert dict(sql(wh, "select budget, count(*) from runs group by budget")) == Counter(r.budget for r in runs)
     failed = {(str(r.config_id), r.budget) for r in runs if r.loss is None}
     assert set(sql(wh, "select config_id, budget from runs where status = 'failed'")) == failed and len(failed) == 3
-    assert sql(wh, "select count(*) from runs where status = 'failed' and error not like '%failing on purpose%'") == [(0,)]
+    assert sql(wh, "select count(*) from runs where status = 'failed' "
+                   "and error not like '%failing on purpose%'") == [(0,)]
     assert sql(wh, """select config_id from runs where budget = (select max(budget) from runs) and status = 'ok'
                       order by loss limit 1""") == [(str(result.get_incumbent_id()),)]
     # the loss and the accuracy from info["test accuracy"], as logged
@@ -123,7 +125,9 @@ def test_log_import_derives_hyperband_facts_and_keeps_inactive_parameters_absent
             assert sampled == "promoted"
     # every round holds the plan's number of configurations, at positions 0..n-1
     assert sql(wh, "select bracket, bracket_s, round, configs, budget from sweep_plan order by 1, 3") == [
-        (0, 2, 0, 9, 1.0), (0, 2, 1, 3, 3.0), (0, 2, 2, 1, 9.0), (1, 1, 0, 3, 3.0), (1, 1, 1, 1, 9.0), (2, 0, 0, 3, 9.0)]
+        (0, 2, 0, 9, 1.0), (0, 2, 1, 3, 3.0), (0, 2, 2, 1, 9.0),
+        (1, 1, 0, 3, 3.0), (1, 1, 1, 1, 9.0),
+        (2, 0, 0, 3, 9.0)]
     assert sql(wh, """select count(*) from (select bracket, round, count(*) as n, count(distinct round_index) as d,
                           max(round_index) as m from runs group by all) as r
                       join sweep_plan as p using (bracket, round) where r.n <> p.configs or r.d <> r.n or r.m <> r.n - 1
@@ -135,7 +139,8 @@ def test_log_import_derives_hyperband_facts_and_keeps_inactive_parameters_absent
     assert sql(wh, "select count(*) from study_theirs where optimizer = 'adam' and momentum is not null") == [(0,)]
     assert sql(wh, "select count(*) > 0 from study_theirs where optimizer = 'adam'") == [(True,)]
     types = dict(sql(wh, "select column_name, data_type from duckdb_columns() where table_name = 'study_theirs'"))
-    assert (types["lr"], types["layers"], types["optimizer"], types["momentum"]) == ("DOUBLE", "BIGINT", "VARCHAR", "DOUBLE")
+    assert (types["lr"], types["layers"], types["optimizer"], types["momentum"]) == (
+        "DOUBLE", "BIGINT", "VARCHAR", "DOUBLE")
     kind, settings = sql(wh, "select kind, settings from studies")[0]
     settings = json.loads(settings)
     assert kind == "import" and (settings["min_budget"], settings["max_budget"], settings["eta"]) == (1, 9, 3)
@@ -204,14 +209,16 @@ def test_table_import_stores_every_network(tmp_path, suffix, capsys):
     assert sql(wh, "select count(*) from hyperparameters where name = 'optimizer' and value = 'adam'") == [
         (frame.filter(pl.col("optimizer") == "adam").height,)]
     assert sql(wh, "select count(*) from hyperparameters where name = 'momentum'") == [(frame["momentum"].count(),)]
-    assert dict(sql(wh, "select dataset, count(*) from runs group by 1")) == dict(frame["dataset"].value_counts().rows())
+    by_dataset = dict(frame["dataset"].value_counts().rows())
+    assert dict(sql(wh, "select dataset, count(*) from runs group by 1")) == by_dataset
     assert sql(wh, "select sum(test_accuracy) from runs")[0][0] == pytest.approx(frame["test accuracy"].sum())
     assert sql(wh, "select count(distinct name) from hyperparameters") == [(13,)]  # 15 columns - accuracy - dataset
     # values by trial = row number, text and number as the warehouse writes them
     row = frame.row(7, named=True)
     assert sql(wh, """select learning_rate, batch_size, "batch norm", optimizer, "conv depth" from study_nws
-                      where trial = 7""") == [(pytest.approx(row["learning rate"]), row["batch size"], row["batch norm"],
-                                              row["optimizer"], row["conv depth"])]
+                      where trial = 7""") == [
+        (pytest.approx(row["learning rate"]), row["batch size"], row["batch norm"], row["optimizer"],
+         row["conv depth"])]
     assert sql(wh, """select value, value_num from hyperparameters join runs using (run_id)
                       where trial = 7 and name in ('batch_size', 'batch norm') order by name""") == [
         (str(row["batch norm"]).lower(), float(row["batch norm"])), (str(row["batch size"]), row["batch size"])]
@@ -262,7 +269,8 @@ BAD_LOGS = {
     "missing folder": (lambda log, tmp: tmp / "nowhere", ["is not a folder"]),
     "no results.json": (lambda log, tmp: broken_log(log, tmp, lambda c: (c / "results.json").unlink()),
                         ["results.json does not exist"]),
-    "malformed line": (lambda log, tmp: broken_log(log, tmp, _corrupt_line_3), ["results.json: line 3", "not valid JSON"]),
+    "malformed line": (lambda log, tmp: broken_log(log, tmp, _corrupt_line_3),
+                       ["results.json: line 3", "not valid JSON"]),
     "unknown config id": (lambda log, tmp: broken_log(log, tmp, _drop_first_config),
                           ["results.json: line 1", "config id [0, 0, 0] is not in", "configs.json"]),
 }
