@@ -1,7 +1,7 @@
 """Run one query typed by a person against the warehouse, in a sandbox (the app's SQL page).
 
     from pipeline.app.sql_console import run_query
-    frame, truncated = run_query(Path("data/warehouse.duckdb"), "from run_details limit 5")
+    table, truncated = run_query(Path("data/warehouse.duckdb"), "from run_details limit 5")
 
 A query from a text box is untrusted input. Four walls stand between it and the warehouse, each
 enough on its own to keep the file safe, because each of the others has had a hole:
@@ -263,7 +263,7 @@ select * from final order by kind, relation, column_index
 
 
 class Answer(NamedTuple):
-    frame: pl.DataFrame
+    table: pl.DataFrame
     truncated: str | None  # None, or what cut the answer short: "rows" (max_rows) or "bytes" (max_bytes)
 
 

@@ -227,9 +227,9 @@ def test_mistakes_are_explained(built):
 
 
 def test_schema_questions_are_allowed(built):
-    assert "test_accuracy" in run_query(built, "describe runs").frame["column_name"].to_list()
-    assert "run_details" in run_query(built, "show tables").frame["name"].to_list()
-    pivoted = run_query(built, "pivot (select dataset, status from runs) on status in ('ok', 'diverged')").frame
+    assert "test_accuracy" in run_query(built, "describe runs").table["column_name"].to_list()
+    assert "run_details" in run_query(built, "show tables").table["name"].to_list()
+    pivoted = run_query(built, "pivot (select dataset, status from runs) on status in ('ok', 'diverged')").table
     assert set(pivoted.columns) == {"dataset", "ok", "diverged"}
     with pytest.raises(QueryRefused, match=r"expands into several.*in \('ok'"):  # DuckDB's parser says MULTI
         run_query(built, "pivot (select dataset, status from runs) on status")
@@ -319,7 +319,7 @@ def test_a_writer_holding_the_file_means_busy(copy):
     finally:
         holder.kill()
         holder.wait()
-    assert run_query(copy, "select count(*) as n from runs").frame["n"].to_list() == [26]  # free again
+    assert run_query(copy, "select count(*) as n from runs").table["n"].to_list() == [26]  # free again
 
 
 # ---- the walls one by one ------------------------------------------------------------------------
@@ -368,7 +368,7 @@ def test_the_snapshot_wall_holds_without_the_statement_check(copy):
     SNAPSHOTS.give_back(snapshot)
     assert folder_digest(copy.parent) == before
     assert not snapshot.exists()  # the damaged copy is gone
-    assert run_query(copy, "select count(*) as n from runs").frame["n"].to_list() == [26]
+    assert run_query(copy, "select count(*) as n from runs").table["n"].to_list() == [26]
     assert folder_digest(copy.parent) == before
 
 
@@ -397,9 +397,9 @@ def test_a_snapshot_is_made_once_per_version_and_old_ones_go_when_unused(copy):
     assert again == first  # no copy per query
     with store.write(copy) as con:
         con.execute("update studies set name = 'renamed' where name = 'ens'")
-    assert "renamed" in run_query(copy, "select name from studies").frame["name"].to_list()
+    assert "renamed" in run_query(copy, "select name from studies").table["name"].to_list()
     assert first.exists()  # a query still holds it (one queued while writers wrote)
-    assert run_query(copy, "select count(*) as n from runs").frame["n"].to_list() == [26]
+    assert run_query(copy, "select count(*) as n from runs").table["n"].to_list() == [26]
     SNAPSHOTS.give_back(again)
     assert not first.exists()  # unused and old: gone
 
@@ -417,7 +417,7 @@ def test_queries_queued_behind_a_busy_writer_keep_their_snapshots(copy):
 
     def query(_) -> str:
         try:
-            return str(run_query(copy, "select seed from studies order by study_id limit 1").frame.height)
+            return str(run_query(copy, "select seed from studies order by study_id limit 1").table.height)
         except QueryRefused as refused:
             return str(refused)
 
