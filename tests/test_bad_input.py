@@ -66,8 +66,10 @@ UNTRAINABLE_ENSEMBLE = {
                     "kernel_size = 4 cannot be used: use an odd whole number from 1 to 31"),
     "kernel beyond the 16-pixel image": ({"swap": [("choices = [3, 5, 7]", "choices = [3, 33]")]},
                                          "kernel_size = 33 cannot be used"),
-    "negative conv width": ({"swap": [("choices = [4, 8, 16]", "choices = [-8, 8]")]}, "conv_width = -8 cannot be used"),
-    "batch size 0": ({"swap": [("choices = [32, 64, 128, 256]", "choices = [0, 32]")]}, "batch_size = 0 cannot be used"),
+    "negative conv width": ({"swap": [("choices = [4, 8, 16]", "choices = [-8, 8]")]},
+                            "conv_width = -8 cannot be used"),
+    "batch size 0": ({"swap": [("choices = [32, 64, 128, 256]", "choices = [0, 32]")]},
+                     "batch_size = 0 cannot be used"),
     "negative learning rate": ({"swap": [("low = 1e-4\nhigh = 1e-1\nlog = true", "low = -0.1\nhigh = 0.1")]},
                                "learning_rate = -0.1 cannot be used: use a number above 0"),
     "negative momentum": ({"add": "\n[momentum]\nlow = -0.5\nhigh = 0.5\n"}, "momentum = -0.5 cannot be used"),
@@ -149,7 +151,8 @@ def bad(tmp_path_factory, clean_warehouse) -> Path:
     for name, text in spaces.items():
         (bad / f"{name}.toml").write_text(text)
     (bad / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
-    for door, base, cases in (("ensemble", ENSEMBLE_SPACE, UNTRAINABLE_ENSEMBLE), ("sweep", SWEEP_SPACE, UNTRAINABLE_SWEEP)):
+    doors = (("ensemble", ENSEMBLE_SPACE, UNTRAINABLE_ENSEMBLE), ("sweep", SWEEP_SPACE, UNTRAINABLE_SWEEP))
+    for door, base, cases in doors:
         for case, (edit, _) in cases.items():
             Path(untrainable_file(door, case).format(bad=bad)).write_text(edited(base, **edit))
     # cut inside its blocks: it opens, then its first read fails (cut in the header, it does not open at all)
@@ -452,7 +455,8 @@ DEMO = {
     "restore a 100k-deep search space": (["restore", "--folder", "{bad}/deep_export", "--warehouse", "{bad}/n.duckdb"],
                                          "studies.parquet"),
     "restore into /proc": (["restore", "--warehouse", "/proc/x/w.duckdb"], "--warehouse"),
-    "export a missing warehouse": (["export", "--warehouse", "{bad}/none.duckdb", "--folder", "{bad}/out"], "none.duckdb"),
+    "export a missing warehouse": (["export", "--warehouse", "{bad}/none.duckdb", "--folder", "{bad}/out"],
+                                   "none.duckdb"),
     "export a truncated warehouse": (["export", "--warehouse", "{bad}/truncated.duckdb", "--folder", "{bad}/out"],
                                      "truncated.duckdb"),
     "export into /proc": (["export", "--warehouse", "{wh}", "--folder", "/proc/x"], "--folder"),
@@ -488,7 +492,8 @@ BENCHMARKS = {
     "image size huge": (ensemble_benchmark.main, ["--image-size", "100000"], "--image-size"),
     "seed negative": (ensemble_benchmark.main, ["--seed", "-1"], "--seed"),
     "device foo": (ensemble_benchmark.main, ["--device", "foo"], "--device"),
-    "naive beyond networks": (ensemble_benchmark.main, ["--networks", "2", "--naive-networks", "5"], "--naive-networks"),
+    "naive beyond networks": (ensemble_benchmark.main, ["--networks", "2", "--naive-networks", "5"],
+                              "--naive-networks"),
     "app runs zero": (app_benchmark.main, ["--runs", "0"], "--runs"),
     "app repeats nan": (app_benchmark.main, ["--repeats", "nan"], "--repeats"),
     "import rows negative": (table_import.main, ["--rows", "-1"], "--rows"),
@@ -598,7 +603,8 @@ def test_hostile_names_are_refused_or_stored_verbatim(case, door, tmp_path, clea
         return
     study_id, view = sql(wh, "select study_id, settings from studies where name = 'hostile'")[0]
     view = json.loads(view).get("view") or store.study_view_name(duckdb.connect(), study_id, "hostile")
-    assert sql(wh, "select name from hyperparameters join runs using (run_id) where study_id = ?", [study_id]) == [(name,)]
+    stored = sql(wh, "select name from hyperparameters join runs using (run_id) where study_id = ?", [study_id])
+    assert stored == [(name,)]
     column = limits.sql_ident(name)
     assert sql(wh, f"select {column} from wide.study_{study_id}") == [(1.0,)]
     # the view renames a hyperparameter named like a run column (trial -> hp_trial, hp_trial -> hp_hp_trial)

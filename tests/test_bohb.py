@@ -9,7 +9,7 @@ from pipeline import bohb
 from pipeline.core import hyperband
 from pipeline.jobs import cluster
 from pipeline.warehouse import store
-from tests import jobs
+from tests import job_processes
 from tests.conftest import run_cli, sha256, sql
 
 TINY_SWEEP = ["--dataset", "digits", "--image-size", "8", "--min-budget", "1", "--max-budget", "9", "--eta", "3",
@@ -211,11 +211,11 @@ def test_a_resume_that_finds_every_bracket_done_finishes_the_sweep(sweep, capsys
 def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserver(tmp_path):
     """The result logger raised on hpbandster's Pyro thread, and the master waited forever for that result."""
     path = tmp_path / "w.duckdb"
-    job = jobs.start("pipeline.bohb", "--study", "b", "--iterations", "8", "--warehouse", str(path), *TINY_SWEEP,
-                     env={store.BUSY_ENV_VAR: "2"})
-    jobs.wait_for_runs(path, 3, within=120)
-    workers = jobs.children(job.pid)
-    held = jobs.hold_open(path)
+    job = job_processes.start("pipeline.bohb", "--study", "b", "--iterations", "8", "--warehouse", str(path),
+                              *TINY_SWEEP, env={store.BUSY_ENV_VAR: "2"})
+    job_processes.wait_for_runs(path, 3, within=120)
+    workers = job_processes.children(job.pid)
+    held = job_processes.hold_open(path)
     try:
         code = job.wait(timeout=60)
         count = held.execute("select count(*) from runs").fetchall()[0][0]
@@ -224,10 +224,10 @@ def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserv
         job.kill()
     err = job.stderr.read()
     assert code == 2, err
-    assert len(workers) == 2 and jobs.all_exit(workers, within=5), "the stopped sweep's workers kept running"
+    assert len(workers) == 2 and job_processes.all_exit(workers, within=5), "the stopped sweep's workers kept running"
     assert "The warehouse is busy" in err and "the same command continues with the next bracket" in err, err
     assert f"stopped: {count} evaluations written by this job" in err
-    assert jobs.nameserver_stopped(err)
+    assert job_processes.nameserver_stopped(err)
 
 
 @pytest.mark.slow
@@ -235,17 +235,17 @@ def test_a_sweep_stopped_by_a_busy_warehouse_exits_with_its_workers_and_nameserv
 def test_a_sweep_whose_local_workers_all_die_stops_keeping_its_runs(tmp_path):
     """Every local worker killed (OOM, kill -9) and no remote one: the master waited for workers forever."""
     path = tmp_path / "w.duckdb"
-    job = jobs.start("pipeline.bohb", "--study", "d", "--iterations", "8", "--warehouse", str(path), *TINY_SWEEP,
-                     env={cluster.WORKERLESS_ENV_VAR: "2"})
+    job = job_processes.start("pipeline.bohb", "--study", "d", "--iterations", "8", "--warehouse", str(path),
+                              *TINY_SWEEP, env={cluster.WORKERLESS_ENV_VAR: "2"})
     try:
-        jobs.wait_for_runs(path, 3, within=30)
-        workers = jobs.kill_workers(job)
+        job_processes.wait_for_runs(path, 3, within=30)
+        workers = job_processes.kill_workers(job)
         code = job.wait(timeout=15)  # the 2 s grace, and the dispatcher noticing the deaths
     finally:
         job.kill()
     err = job.stderr.read()
     assert code == 2, err
-    assert jobs.all_exit(workers, within=1)
+    assert job_processes.all_exit(workers, within=1)
     for pid in workers:
         assert f"worker {pid}: killed by SIGKILL" in err, err
     assert "every local worker exited and no worker joined within 2 s" in err, err
@@ -253,4 +253,4 @@ def test_a_sweep_whose_local_workers_all_die_stops_keeping_its_runs(tmp_path):
     written = int(note.group(1))
     assert "finished but not written" not in err and sql(path, "select count(*) from runs") == [(written,)]
     assert written >= 3
-    assert jobs.nameserver_stopped(err)
+    assert job_processes.nameserver_stopped(err)

@@ -10,7 +10,7 @@ import pytest
 from pipeline.core.space import load_space
 from pipeline.jobs import cluster
 from pipeline.warehouse import store
-from tests import jobs
+from tests import job_processes
 from tests.conftest import ROOT, TINY, run_cli, sql
 
 
@@ -68,16 +68,16 @@ def test_a_worker_without_a_master_gives_up_with_a_message():
 def test_a_master_whose_local_workers_all_die_stops_keeping_its_runs(tmp_path):
     """Every local worker killed and no remote one: the master waited for workers forever."""
     path = tmp_path / "w.duckdb"
-    job = jobs.start("pipeline.distributed", "--study", "d", "--runs", "2000", "--workers", "2",
-                     "--warehouse", str(path), *TINY, env={cluster.WORKERLESS_ENV_VAR: "2"})
+    job = job_processes.start("pipeline.distributed", "--study", "d", "--runs", "2000", "--workers", "2",
+                              "--warehouse", str(path), *TINY, env={cluster.WORKERLESS_ENV_VAR: "2"})
     try:
-        jobs.wait_for_runs(path, 3, within=30)
-        workers = jobs.kill_workers(job)
+        job_processes.wait_for_runs(path, 3, within=30)
+        workers = job_processes.kill_workers(job)
         code = job.wait(timeout=15)
     finally:
         job.kill()
     err = job.stderr.read()
-    assert code == 2 and jobs.all_exit(workers, within=1), err
+    assert code == 2 and job_processes.all_exit(workers, within=1), err
     assert "every local worker exited and no worker joined within 2 s" in err, err
     written = int(re.search(r"stopped: (\d+) networks written by this job; run the same command again", err).group(1))
     assert written >= 3 and sql(path, "select count(*) from runs") == [(written,)]

@@ -12,7 +12,7 @@ import pytest
 from pipeline import ensemble
 from pipeline.core.space import load_space
 from pipeline.warehouse import store
-from tests import jobs
+from tests import job_processes
 from tests.conftest import ROOT, TINY, run_cli, sha256, sql
 
 
@@ -44,16 +44,16 @@ def test_kill_9_then_resume_gives_exactly_the_runs_asked_for(tmp_path):
     args = [sys.executable, "-m", "pipeline.ensemble", "--study", "k", "--runs", str(runs), "--workers", "2",
             "--warehouse", str(path), *TINY]
     for more in (3, 10):  # two kills at different moments, each after this job has written some runs
-        before = max(jobs.run_count(path), 0)
+        before = max(job_processes.run_count(path), 0)
         job = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while jobs.run_count(path) < before + more and time.monotonic() < deadline:
+        while job_processes.run_count(path) < before + more and time.monotonic() < deadline:
             time.sleep(0.05)
-        workers = jobs.children(job.pid)
+        workers = job_processes.children(job.pid)
         os.kill(job.pid, signal.SIGKILL)
         job.wait()
-        assert before + more <= jobs.run_count(path) < runs
-        assert len(workers) >= 2 and jobs.all_exit(workers, within=30), "the killed job's workers kept running"
+        assert before + more <= job_processes.run_count(path) < runs
+        assert len(workers) >= 2 and job_processes.all_exit(workers, within=30), "the killed job's workers kept running"
     result = run_cli(*args[1:])
     assert result.returncode == 0, result.stderr
     assert sql(path, "select count(*), count(distinct trial), min(trial), max(trial) from runs") == [
@@ -148,11 +148,11 @@ def test_a_job_stopped_by_a_busy_warehouse_exits_with_its_workers_and_keeps_what
     """The job gave up on a busy warehouse and then never exited (its task queue's feeder thread still
     writing into a pipe whose readers were gone). It must exit, workers too, keeping every run it wrote."""
     path = tmp_path / "w.duckdb"
-    job = jobs.start("pipeline.ensemble", "--study", "b", "--runs", "400", "--workers", "2", "--warehouse", str(path),
-                     *TINY, env={store.BUSY_ENV_VAR: "2"})
-    jobs.wait_for_runs(path, 5, within=120)
-    workers = jobs.children(job.pid)
-    held = jobs.hold_open(path)
+    job = job_processes.start("pipeline.ensemble", "--study", "b", "--runs", "400", "--workers", "2",
+                              "--warehouse", str(path), *TINY, env={store.BUSY_ENV_VAR: "2"})
+    job_processes.wait_for_runs(path, 5, within=120)
+    workers = job_processes.children(job.pid)
+    held = job_processes.hold_open(path)
     try:
         start = time.monotonic()
         code = job.wait(timeout=60)
@@ -164,7 +164,7 @@ def test_a_job_stopped_by_a_busy_warehouse_exits_with_its_workers_and_keeps_what
     err = job.stderr.read()
     assert code == 2, err
     assert took < 20, f"{took:.1f} s to exit after the warehouse got busy: {err}"
-    assert len(workers) >= 2 and jobs.all_exit(workers, within=5), "the stopped job's workers kept running"
+    assert len(workers) >= 2 and job_processes.all_exit(workers, within=5), "the stopped job's workers kept running"
     assert "The warehouse is busy" in err and "run the same command again to continue" in err, err
     assert f"stopped: {count} networks written by this job" in err
     assert 5 <= count < 400
@@ -190,7 +190,7 @@ def test_a_resume_that_finds_every_run_done_finishes_the_study(tmp_path, capsys)
 def test_the_last_flush_of_a_job_marks_its_study_finished(tmp_path, monkeypatch):
     """The job flushed, marked the study finished in a second write, and flushed once more: its last runs and
     the study's finish are one transaction, and nothing is written after it."""
-    writes = jobs.record_writes(monkeypatch)
+    writes = job_processes.record_writes(monkeypatch)
     path = tmp_path / "w.duckdb"
     ensemble.main(["--study", "f", "--runs", "4", "--workers", "2", "--warehouse", str(path), *TINY,
                    "--flush-seconds", "3600"])

@@ -34,9 +34,10 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from pipeline import ensemble
 from pipeline.core import limits
 from pipeline.core.cli import UsageError, check_device, flag, parse
+from pipeline.jobs.members import run_seed
 from pipeline.training.cnn import build_cnn, flops_per_sample
 from pipeline.training.datasets import BUILTIN, load
-from pipeline.training.runner import resolve_device, run_seed
+from pipeline.training.runner import resolve_device
 from pipeline.training.train import make_optimizer
 from pipeline.warehouse import store
 

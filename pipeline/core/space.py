@@ -225,10 +225,9 @@ def parse_space(tables: dict, *, source: str) -> Space:
     fixed = tables.pop("fixed", {})
     if not isinstance(fixed, dict) or not all(_is_value(v) for v in fixed.values()):
         raise SpaceError(f"{source}: 'fixed' must be a table of constant values (strings, numbers, booleans)")
-    problem = limits.names_problem(tables) or limits.names_problem(fixed)
-    if problem:
-        raise SpaceError(f"{source}: {problem}; rename it (names are 1-{limits.MAX_NAME_CHARS} printable "
-                         "characters without double quotes, and no two differ only in case)")
+    for names in (tables, fixed):
+        limits.check_names(names, source, f"rename it (names are 1-{limits.MAX_NAME_CHARS} printable characters "
+                           "without double quotes, and no two differ only in case)", SpaceError)
     params: list[Param] = []
     for name, spec in tables.items():
         where = f"{source}: [{limits.shown(name)}]"

@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.core import limits
 from pipeline.core.cli import UsageError, flag
 from pipeline.core.space import Space, SpaceError, load_space
@@ -67,9 +69,11 @@ def pending_members(config: EnsembleConfig, space: Space, path: Path) -> tuple[i
     return study_id, done, todo
 
 
+def run_seed(study_seed: int, trial: int) -> int:
+    """Seed of weight init, batch order and augmentation for one run; stable across machines."""
+    return int(np.random.SeedSequence([study_seed, trial, 1]).generate_state(1)[0])
+
+
 def member_task(config: EnsembleConfig, space: Space, trial: int) -> tuple[dict, int]:
     """Member `trial` of the study: its configuration (dataset included) and its training seed."""
-    # imported here: run_seed sits beside the runner, which brings torch; a master needs it only once it runs a job
-    from pipeline.training.runner import run_seed
-
     return space.sample(config.seed, trial), run_seed(config.seed, trial)

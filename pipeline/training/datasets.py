@@ -42,7 +42,8 @@ class Dataset:
     def to(self, device: torch.device | str) -> Dataset:
         """The dataset on `device`, images channels-last (the layout the trainer's models use)."""
         moved = {k: getattr(self, k).to(device) for k in ("y_train", "y_val", "y_test")}
-        moved |= {k: getattr(self, k).to(device, memory_format=torch.channels_last) for k in ("x_train", "x_val", "x_test")}
+        moved |= {k: getattr(self, k).to(device, memory_format=torch.channels_last)
+                  for k in ("x_train", "x_val", "x_test")}
         return Dataset(self.name, **moved, num_classes=self.num_classes, flip_keeps_label=self.flip_keeps_label)
 
 

@@ -11,7 +11,6 @@ import time
 import traceback
 from dataclasses import asdict
 
-import numpy as np
 import torch
 
 from pipeline.core.host import utcnow, worker_name
@@ -26,11 +25,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu or auto")
     return device
-
-
-def run_seed(study_seed: int, trial: int) -> int:
-    """Seed of weight init, batch order and augmentation for one run; stable across machines."""
-    return int(np.random.SeedSequence([study_seed, trial, 1]).generate_state(1)[0])
 
 
 class Runner:

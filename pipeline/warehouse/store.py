@@ -415,9 +415,8 @@ def create_study_view(con, study_id: int, name: str, param_types: dict[str, str]
     """A view with one typed column per hyperparameter, for people who write SQL."""
     run_cols = ["trial", "status", "dataset", *[c for c in RUN_COLUMNS if c not in ("trial", "status", "dataset")]]
     cast = {"bool": "boolean", "int": "bigint", "float": "double"}
-    problem = limits.names_problem(param_types)
-    if problem:  # the importers and space files refuse these first; this is the last wall before DDL
-        raise WarehouseError(f"study '{name}': {problem}; rename it")
+    # the importers and space files refuse these first; this is the last wall before DDL
+    limits.check_names(param_types, f"study '{name}'", "rename it", WarehouseError)
     taken = {c.lower() for c in ("run_id", *run_cols)}  # SQL column names ignore case
     hp_cols = []
     for param, kind in param_types.items():

@@ -9,7 +9,7 @@ from pipeline.jobs import writer as job_writer_module
 from pipeline.jobs.members import NETWORKS, EnsembleConfig
 from pipeline.jobs.writer import job_writer
 from pipeline.warehouse import store
-from tests import jobs
+from tests import job_processes
 from tests.conftest import sql
 
 
@@ -36,7 +36,7 @@ def study(tmp_path, monkeypatch):
     with store.write(path) as con:
         study_id = store.create_study(con, name="s", kind="ensemble", search_space=None, settings={}, seed=0,
                                       param_types={f"p{i}": "int" for i in range(6)})
-    bars, writes = [], jobs.record_writes(monkeypatch)
+    bars, writes = [], job_processes.record_writes(monkeypatch)
     monkeypatch.setattr(job_writer_module, "tqdm", lambda **kwargs: bars.append(FakeBar(**kwargs)) or bars[-1])
     return path, study_id, bars, writes
 

@@ -99,4 +99,5 @@ def test_eight_looping_readers_never_starve_a_writer(tmp_path, monkeypatch):
 
 def _job_runs(path) -> int:
     with store.read(path, timeout=30) as con:
-        return con.execute("select count(*) from runs join studies using (study_id) where name = 'busy'").fetchall()[0][0]
+        query = "select count(*) from runs join studies using (study_id) where name = 'busy'"
+        return con.execute(query).fetchall()[0][0]

@@ -1,7 +1,7 @@
 """Jobs run as real processes in tests: start one, watch its runs land, find and kill its workers.
 
-    from tests import jobs
-    job = jobs.start("pipeline.ensemble", "--study", "s", "--warehouse", str(path), *TINY)
+    from tests import job_processes
+    job = job_processes.start("pipeline.ensemble", "--study", "s", "--warehouse", str(path), *TINY)
 """
 
 from __future__ import annotations
