@@ -166,30 +166,17 @@ def test_a_sweep_cannot_continue_with_other_settings(sweep, capsys):
 @pytest.mark.timeout(240)
 def test_ctrl_c_keeps_finished_evaluations_and_the_sweep_continues(tmp_path):
     import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import ROOT
 
     path = tmp_path / "w.duckdb"
-    args = [sys.executable, "-m", "pipeline.bohb", "--study", "c", "--iterations", "2", "--warehouse", str(path),
-            *TINY_SWEEP]
-    job = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if sql(path, "select count(*) from runs")[0][0] >= 3:
-                break
-        except Exception:
-            pass
-        time.sleep(0.1)
+    args = ["--study", "c", "--iterations", "2", "--warehouse", str(path), *TINY_SWEEP]
+    job = job_processes.start("pipeline.bohb", *args)
+    job_processes.wait_for_runs(path, 3, within=120)
     job.send_signal(signal.SIGINT)
     assert job.wait(timeout=60) == 130
     assert "stopped:" in job.stderr.read()
     kept = sql(path, "select count(*) from runs")[0][0]
     assert kept >= 3
-    result = run_cli(*args[1:])
+    result = run_cli("-m", "pipeline.bohb", *args)
     assert result.returncode == 0, result.stderr
     (total, trials, brackets), = sql(path, "select count(*), count(distinct trial), count(distinct bracket) from runs")
     assert total == trials > kept and brackets == 2
