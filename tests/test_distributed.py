@@ -47,15 +47,6 @@ def test_master_and_two_remote_workers_train_the_seeded_ensemble(tmp_path):
     assert stored == expected
 
 
-def test_a_worker_needs_none_of_the_app_dependencies():
-    """Remote workers (a bare GPU machine) have torch but no DuckDB, polars or Streamlit."""
-    result = run_cli("-c", "import sys, pipeline.worker; "
-                     "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow', 'streamlit', 'altair') "
-                     "if m in sys.modules))")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
-
-
 def test_a_worker_without_a_master_gives_up_with_a_message():
     result = run_cli("-m", "pipeline.worker", "--nameserver", "127.0.0.1", "--port", str(_free_port()),
                      "--run-id", "nobody", "--wait", "1")

@@ -27,8 +27,8 @@ from tests.conftest import ROOT
 # package or module prefix -> top-level modules it must not load when imported
 RULES = {
     "pipeline.core": {"torch", "duckdb", "polars", "streamlit", "altair"},
-    "pipeline.training": {"duckdb", "polars", "streamlit", "altair"},
-    "pipeline.worker": {"duckdb", "polars", "streamlit", "altair"},  # runs on bare GPU machines
+    "pipeline.training": {"duckdb", "polars", "pyarrow", "streamlit", "altair"},
+    "pipeline.worker": {"duckdb", "polars", "pyarrow", "streamlit", "altair"},  # runs on bare GPU machines
     "pipeline.analysis": {"streamlit", "torch", "hpbandster", "Pyro4"},
     "pipeline.warehouse": {"torch", "streamlit", "hpbandster", "Pyro4"},
     "pipeline.app": {"torch", "hpbandster", "Pyro4"},
