@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from pipeline import importers
-from pipeline.benchmarks.table_import import network_table, write_network_table
+from pipeline.benchmarks.planted_study import network_table
+from pipeline.benchmarks.table_import import write_network_table
 from pipeline.core import hpbandster_compat
 from tests.conftest import run_cli, sha256, sql
 

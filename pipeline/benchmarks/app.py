@@ -3,7 +3,7 @@
     .venv/bin/python -m pipeline.benchmarks.app --runs 16000 --runs 1000000
 
 For each size it writes a per-network table like the neural-weight-space study's (14
-hyperparameters, pipeline/benchmarks/table_import.py) to a temp folder and imports it with the table
+hyperparameters, planted effects: pipeline/benchmarks/planted_study.py) to a temp folder and imports it with the table
 importer into a fresh warehouse (in a child process), then renders pages with Streamlit's
 AppTest in this process:
 every page once on a 200-run warehouse first (so that imports are done, as on a server that
@@ -29,8 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import importers
-from pipeline.benchmarks import table_import
+from pipeline.benchmarks.planted_study import write_planted_warehouse
 from pipeline.core import limits
 from pipeline.warehouse import store
 
@@ -53,9 +52,7 @@ def build(runs: int, folder: Path) -> Path:
 
 
 def write_warehouse(runs: int, path: str) -> None:
-    source = Path(path).with_suffix(".parquet")
-    table_import.network_table(runs).write_parquet(source)
-    importers.main(["table", str(source), "--study", "networks", "--warehouse", path])
+    write_planted_warehouse(runs, Path(path), study="networks")
 
 
 def time_pages(path: Path, repeats: int, warm_up: Path) -> tuple[dict[str, list[float]], ...]:

@@ -21,44 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-
 from pipeline import importers
+from pipeline.benchmarks.planted_study import network_table
 from pipeline.core import limits
 
 TARGET_ROWS_PER_SECOND = 100_000
-
-
-def network_table(rows: int, seed: int = 0) -> pl.DataFrame:
-    """A random per-network table with the neural-weight-space columns (names with spaces, as there)."""
-    rng = np.random.default_rng(seed)
-
-    def pick(choices):
-        return np.asarray(choices)[rng.integers(len(choices), size=rows)]
-
-    optimizer = pick(["adam", "rmsprop", "sgd"])
-    learning_rate = np.exp(rng.uniform(np.log(1e-4), np.log(1e-1), rows))
-    conv_depth = rng.integers(3, 6, rows)
-    accuracy = np.clip(0.9 - 0.08 * np.abs(np.log10(learning_rate) + 2.5) - 0.02 * (conv_depth - 3)
-                       + rng.normal(0, 0.05, rows), 0, 1)
-    return pl.DataFrame({
-        "dataset": pick(["mnist", "fashion_mnist", "cifar10", "svhn"]),
-        "learning rate": learning_rate,
-        "batch size": pick([32, 64, 128, 256]),
-        "batch norm": pick([True, False]),
-        "augmentation": pick([True, False]),
-        "optimizer": optimizer,
-        "momentum": np.where(optimizer == "sgd", rng.uniform(0.5, 0.99, rows), np.nan),
-        "activation": pick(["relu", "elu", "sigmoid", "tanh"]),
-        "initialization": pick(["constant", "random_normal", "glorot_uniform", "glorot_normal"]),
-        "filter size": pick([3, 5, 7]),
-        "conv depth": conv_depth,
-        "conv width": pick([16, 32, 48, 64]),
-        "fc depth": rng.integers(3, 6, rows),
-        "fc width": pick([32, 64, 128]),
-        "test accuracy": accuracy,
-    }).with_columns(pl.col("momentum").fill_nan(None))  # inactive: an empty cell, as such tables have it
 
 
 def write_network_table(rows: int, folder: Path, seed: int = 0) -> tuple[Path, Path]:

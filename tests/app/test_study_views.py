@@ -212,10 +212,10 @@ def test_what_a_study_lacks_is_named(demo_warehouse):
 def test_an_imported_study_with_inactive_hyperparameters_loads(tmp_path):
     """A table import (conditional momentum: empty for non-SGD rows) has an '(inactive)' option."""
     from pipeline import importers
-    from pipeline.benchmarks import table_import
+    from pipeline.benchmarks import planted_study
 
     source = tmp_path / "networks.parquet"
-    table_import.network_table(300, seed=3).write_parquet(source)
+    planted_study.network_table(300, seed=3).write_parquet(source)
     path = tmp_path / "w.duckdb"
     importers.main(["table", str(source), "--study", "nws", "--warehouse", str(path)])
     frame = study_frame.load(path, "nws")
@@ -230,11 +230,11 @@ def test_an_imported_study_with_inactive_hyperparameters_loads(tmp_path):
 def test_runs_table_shows_each_runs_own_values_and_inactive_ones_empty_and_last(tmp_path):
     """The loaded study keeps option codes, not values, for unbinned parameters: the table must turn them back."""
     from pipeline import importers
-    from pipeline.benchmarks import table_import
+    from pipeline.benchmarks import planted_study
 
     sgd = pl.col("optimizer") == "sgd"
     source = tmp_path / "networks.parquet"
-    table_import.network_table(300, seed=5).with_columns(
+    planted_study.network_table(300, seed=5).with_columns(
         variant=pl.when(sgd & pl.col("augmentation")).then(pl.lit("nesterov")).when(sgd).then(pl.lit("plain")),
     ).write_parquet(source)
     path = tmp_path / "w.duckdb"
