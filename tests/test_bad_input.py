@@ -23,6 +23,7 @@ import pytest
 
 from pipeline import bohb, demo, distributed, ensemble, importers, worker
 from pipeline.benchmarks import app as app_benchmark
+from pipeline.benchmarks import browser as browser_benchmark
 from pipeline.benchmarks import ensemble as ensemble_benchmark
 from pipeline.benchmarks import table_import
 from pipeline.core import limits
@@ -496,6 +497,8 @@ BENCHMARKS = {
                               "--naive-networks"),
     "app runs zero": (app_benchmark.main, ["--runs", "0"], "--runs"),
     "app repeats nan": (app_benchmark.main, ["--repeats", "nan"], "--repeats"),
+    "browser runs zero": (browser_benchmark.main, ["--runs", "0"], "--runs"),
+    "browser repeats huge": (browser_benchmark.main, ["--repeats", "1000000"], "--repeats"),
     "import rows negative": (table_import.main, ["--rows", "-1"], "--rows"),
     "import repeats huge": (table_import.main, ["--repeats", "1000000"], "--repeats"),
 }

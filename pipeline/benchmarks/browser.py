@@ -1,0 +1,167 @@
+"""How long a person waits in the browser: from a click in the sidebar to the page's charts drawn.
+
+    .venv/bin/python -m pipeline.benchmarks.browser --runs 16000 --runs 1000000 --repeats 5
+
+For each size it builds a warehouse of planted networks (pipeline/benchmarks/planted_study.py, in a
+child process, as pipeline.benchmarks.app does), serves the app on it with `streamlit run app.py`,
+and drives Debian's Chromium (/usr/bin/chromium) with Playwright at 1280 x 900: the first page after
+the server started, then `--repeats` rounds through every page by clicking its sidebar link. A page
+counts as drawn when its own title shows, each chart has its marks (SVG paths or a canvas), tables
+their grid, and Streamlit's running indicator is gone. Prints the median per page and its ratio to
+the 1 s budget; the server-side figures of the same pages come from pipeline.benchmarks.app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.benchmarks.app import ROOT, build
+from pipeline.core import limits
+from pipeline.warehouse import store
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+STARTUP_S = 60
+WAIT_MS = 120_000  # one page at 1,000,000 runs right after start loads the study: generous
+BUDGET_S = 1.0
+# sidebar label -> the page's title, and what it draws once settled
+PAGES = {
+    "Overview": ("Experiment warehouse", "chart"),
+    "Accuracy distribution": ("Accuracy distribution", "chart"),
+    "Parameter combinations": ("Parameter combinations", "chart"),
+    "Trellis": ("Trellis", "chart"),
+    "Runs table": ("Runs table", "dataframe"),
+    "SQL": ("SQL", None),
+}
+CHART_DRAWN = '[data-testid="stVegaLiteChart"] svg path[role="graphics-symbol"], [data-testid="stVegaLiteChart"] canvas'
+TABLE_DRAWN = '[data-testid="stDataFrame"] [data-testid="data-grid-canvas"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(warehouse: Path, log: Path) -> Iterator[str]:
+    """`streamlit run app.py` on `warehouse` at a free local port; yields its URL, ends its process group."""
+    port = _free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],  # no "File change: rerun" offer when a source file is saved
+            cwd=ROOT, env={**os.environ, store.PATH_ENV_VAR: str(warehouse)},
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, proc, log)
+            yield url
+        finally:
+            _end(proc)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode} before serving:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().decode().strip() == "ok":
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit did not answer {url}/_stcore/health within {STARTUP_S} s:\n"
+                               f"{log.read_text()}")
+        time.sleep(0.2)
+
+
+def _end(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def drawn(page, title: str, draws: str | None) -> None:
+    """Waits until the page shows its title and what it draws, and Streamlit's script run has ended."""
+    page.locator('[data-testid="stMain"] h1').filter(has_text=title).first.wait_for(timeout=WAIT_MS)
+    if draws == "chart":
+        page.locator(CHART_DRAWN).first.wait_for(timeout=WAIT_MS)
+    elif draws == "dataframe":
+        page.locator(TABLE_DRAWN).first.wait_for(timeout=WAIT_MS)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
+
+
+def time_pages(url: str, repeats: int) -> tuple[float, dict[str, list[float]]]:
+    """Seconds to the first page after start, and per page the seconds from a sidebar click to drawn."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        start = time.perf_counter()
+        page.goto(url)
+        drawn(page, *PAGES["Overview"])
+        first = time.perf_counter() - start
+        times: dict[str, list[float]] = {label: [] for label in PAGES}
+        for _ in range(repeats):
+            for label, (title, draws) in PAGES.items():
+                if label == "Overview":  # leave it first, so that its click is a page change too
+                    page.get_by_role("link", name="Accuracy distribution").click()
+                    drawn(page, *PAGES["Accuracy distribution"])
+                link = page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=label, exact=True)
+                start = time.perf_counter()
+                link.click()
+                drawn(page, title, draws)
+                times[label].append(time.perf_counter() - start)
+        browser.close()
+    return first, times
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.benchmarks.browser", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=limits.number(int, limits.RUNS), action="append",
+                        help="networks in the warehouse (repeatable); default 16,000 and 1,000,000")
+    parser.add_argument("--repeats", type=limits.number(int, limits.REPEATS), default=5,
+                        help="rounds through every page; the median is reported")
+    args = parser.parse_args(argv)
+    if not CHROMIUM.exists():
+        parser.exit(2, f"{parser.prog}: error: {CHROMIUM} is absent; install Debian's chromium (bash .ci/setup)\n")
+    with tempfile.TemporaryDirectory() as folder:
+        for runs in args.runs or [16_000, 1_000_000]:
+            path = build(runs, Path(folder))
+            with serving(path, Path(folder) / f"streamlit-{runs}.log") as url:
+                first, times = time_pages(url, args.repeats)
+            print(f"{runs:,} networks: first page after the server started {first:.2f} s")
+            print(f"  {'page':<24} {'median s':>9} {'max s':>7} {'of 1 s':>7}")
+            for label, seconds in times.items():
+                median = statistics.median(seconds)
+                print(f"  {label:<24} {median:>9.2f} {max(seconds):>7.2f} {median / BUDGET_S:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
