@@ -19,12 +19,19 @@ from tests.conftest import run_cli, sha256, sql
 ITERATIONS = 3  # brackets s = 2, 1, 0 of min_budget 1, max_budget 9, eta 3: 20 evaluations
 
 
+def tiny_result(config, budget, config_id) -> dict:
+    """The tiny worker's result: a loss from lr, budget and optimizer, accuracy named as in hpbandster's examples."""
+    loss = abs(math.log10(config["lr"]) + 2) / 3 + 1 / budget + (0.1 if config["optimizer"] == "sgd" else 0)
+    return {"loss": loss, "info": {"test accuracy": 1 / (1 + loss), "layers": config["layers"]}}
+
+
 def run_tiny_bohb(directory: Path, *, iterations: int = ITERATIONS, min_budget: float = 1, max_budget: float = 9,
-                  eta: float = 3) -> None:
+                  eta: float = 3, result=tiny_result) -> None:
     """A real BOHB sweep on 127.0.0.1 with an in-process worker, logged by json_result_logger.
 
     Index 1 of every bracket raises, so each bracket has a failed evaluation; momentum is a
-    conditional hyperparameter, active only when optimizer == 'sgd'.
+    conditional hyperparameter, active only when optimizer == 'sgd'. The worker returns
+    result(config, budget, config_id).
     """
     hpbandster_compat.install()
     import ConfigSpace as CS
@@ -37,8 +44,7 @@ def run_tiny_bohb(directory: Path, *, iterations: int = ITERATIONS, min_budget: 
         def compute(self, config, budget, config_id, **kwargs):
             if config_id[2] == 1:
                 raise RuntimeError(f"failing on purpose: {config_id}")
-            loss = abs(math.log10(config["lr"]) + 2) / 3 + 1 / budget + (0.1 if config["optimizer"] == "sgd" else 0)
-            return {"loss": loss, "info": {"test accuracy": 1 / (1 + loss), "layers": config["layers"]}}
+            return result(config, budget, config_id)
 
     space = CS.ConfigurationSpace(seed=1)
     optimizer = CS.CategoricalHyperparameter("optimizer", ["adam", "sgd"])
@@ -195,6 +201,46 @@ def test_reimport_refreshes_round_positions_and_the_study_view(tmp_path):
     assert sql(wh, "select optimizer, momentum from study_hand order by trial") == [
         ("adam", None), ("adam", None), ("sgd", 0.9)]
     assert sql(wh, "select count(*) from duckdb_views() where view_name like 'study_hand%'") == [(1,)]
+
+
+def reporting_result(config, budget, config_id) -> dict:
+    """A worker that reports what real workers put in info: a diverged evaluation as loss 1.0 with
+    info.diverged (every sgd run with lr above 0.01), and test loss, train accuracy and parameter count
+    under the names hpbandster's example workers and others use."""
+    if config["optimizer"] == "sgd" and config["lr"] > 0.01:
+        return {"loss": 1.0, "info": {"diverged": True, "test accuracy": None, "n_params": 100 * config["layers"]}}
+    good = tiny_result(config, budget, config_id)
+    accuracy = good["info"]["test accuracy"]
+    count = {1: "number of parameters", 2: "num_params", 3: "n_params", 4: "parameter_count"}[config["layers"]]
+    return {"loss": good["loss"], "info": {"test accuracy": accuracy, "test_loss": 2 * good["loss"],
+                                           "train accuracy": accuracy / 2, count: 1000 * config["layers"],
+                                           "epochs": float(budget)}}
+
+
+def test_log_import_stores_diverged_evaluations_and_the_info_columns(tmp_path):
+    log, wh = tmp_path / "log", tmp_path / "w.duckdb"
+    log.mkdir()
+    run_tiny_bohb(log, iterations=4, result=reporting_result)
+    import_log(log, wh)
+    logged = lines(log / "results.json")
+    configs = {tuple(c[0]): c[1] for c in lines(log / "configs.json")}
+    diverged = {(str(tuple(r[0])), r[1]) for r in logged if r[3] and r[3]["info"].get("diverged")}
+    assert diverged, "the sweep sampled no diverging configuration; change the seed or the rule"
+    assert set(sql(wh, "select config_id, budget from runs where status = 'diverged'")) == diverged
+    assert sql(wh, "select count(*) from runs where status = 'diverged' and (test_accuracy is not null "
+                   "or loss <> 1.0 or error not like '%diverged%')") == [(0,)]
+    ok = {(str(tuple(r[0])), r[1]): r for r in logged if r[3] and not r[3]["info"].get("diverged")}
+    assert sql(wh, "select count(*) from runs where status = 'ok'") == [(len(ok),)]
+    for config_id, budget, test_loss, train_accuracy, parameters, epochs in sql(
+            wh, "select config_id, budget, test_loss, train_accuracy, parameter_count, epochs from runs "
+                "where status = 'ok'"):
+        info = ok[config_id, budget][3]["info"]
+        assert test_loss == info["test_loss"] and train_accuracy == info["train accuracy"]
+        assert parameters == 1000 * configs[parse_id(config_id)]["layers"] and epochs == budget
+    # a diverged run keeps its parameter count; a failed one has none of these
+    assert sql(wh, "select count(*) from runs where status = 'diverged' and parameter_count is null") == [(0,)]
+    assert sql(wh, "select count(*) from runs where status = 'failed' and coalesce(test_loss, parameter_count, "
+                   "train_accuracy, epochs) is not null") == [(0,)]
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])

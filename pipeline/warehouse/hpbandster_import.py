@@ -11,8 +11,12 @@ every bracket in the log. Budgets and eta are inferred as
 b[0]; 3, hpbandster's default, when there is one budget) unless given; for a sweep that is still
 running, give them, since a young log may not show the largest budget yet. status is ok for a
 finite loss, diverged for a logged non-finite loss, failed (with the exception text) when the
-result is null; loss is the logged loss, test_accuracy the first of the info keys
-"test_accuracy", "test accuracy", "accuracy" that holds a number in 0..1 (else null),
+result is null, and diverged too when the worker said so in its info (`"diverged": true`, or
+`"status": "diverged"` as this project's worker reports; such workers log loss 1.0), with no accuracy;
+loss is the logged loss, test_accuracy the first of the info keys "test_accuracy", "test accuracy",
+"accuracy" that holds a number in 0..1 (else null), and the info keys that name another runs
+column (INFO_COLUMNS: test_loss, train_accuracy, parameter_count as "number of parameters" in
+hpbandster's example workers, or num_params / n_params, ...) fill it where the value has its type;
 wall_seconds = finished - started. Inactive conditional hyperparameters are absent from the log
 and so from the hyperparameters table. A config key "dataset" goes to runs.dataset, as does
 --dataset. Re-importing the same (or a grown) log adds only evaluations not yet stored (same
@@ -38,6 +42,21 @@ from pipeline.core.host import utc_from_unix
 from pipeline.warehouse import store
 from pipeline.warehouse.imports import ACCURACY_KEYS, check_unchanged, stored_study
 
+# runs column -> the info keys that fill it, first found wins: the column's own name (this project's worker
+# reports a whole run record), hpbandster's example workers' names, and common spellings
+INFO_COLUMNS = {
+    "test_loss": ("test_loss", "test loss"),
+    "train_accuracy": ("train_accuracy", "train accuracy"),
+    "train_loss": ("train_loss", "train loss"),
+    "parameter_count": ("parameter_count", "number of parameters", "num_params", "n_params", "number_of_parameters",
+                        "num_parameters", "n_parameters", "params"),
+    "epochs": ("epochs", "num_epochs", "n_epochs"),
+    "train_seconds": ("train_seconds", "train_time", "training_time"),
+    "flops_per_sample": ("flops_per_sample", "flops"),
+    "inference_ms_per_image": ("inference_ms_per_image",),
+}
+FRACTIONS = {"train_accuracy"}  # held in 0..1
+INTEGERS = {"parameter_count": 2**63, "epochs": 2**31, "flops_per_sample": 2**63}  # integer columns, below this
 DEFAULT_ETA = 3.0  # hpbandster's default, used when a log holds one budget only
 MAX_UNIX_SECONDS = 253_402_300_799  # 9999-12-31: the last time a timestamp column holds
 
@@ -186,6 +205,32 @@ def _accuracy(info) -> float | None:
     return None
 
 
+def _info_columns(info) -> dict:
+    """Runs columns named by info keys (INFO_COLUMNS), each from the first key whose value fits the column:
+    a number (an integer for an integer column, in 0..1 for a fraction); a value that fits none is left out."""
+    columns = {}
+    if not isinstance(info, dict):
+        return columns
+    for column, keys in INFO_COLUMNS.items():
+        integer = column in INTEGERS
+        for key in keys:
+            value = info.get(key)
+            if isinstance(value, float) and integer and value.is_integer():
+                value = int(value)  # an integer count sent as a float (hpbandster's budgets are floats)
+            if not _number(value) or not math.isfinite(value) or (integer and not isinstance(value, int)):
+                continue
+            if (integer and not 0 <= value < INTEGERS[column]) or (column in FRACTIONS and not 0 <= value <= 1):
+                continue
+            columns[column] = value
+            break
+    return columns
+
+
+def _diverged(info) -> bool:
+    """The worker's info says the evaluation diverged."""
+    return isinstance(info, dict) and (info.get("diverged") is True or info.get("status") == "diverged")
+
+
 def _round_indices(evaluations: list[_Evaluation], rounds: dict[int, int]) -> dict[int, int]:
     """Line -> position of its config among the configs evaluated in its (bracket, round)."""
     members = defaultdict(set)
@@ -210,17 +255,21 @@ def _log_records(evaluations, configs, plan, dataset: str | None, results_path: 
     for e in evaluations:
         config, info = configs[e.config_id]
         loss = None if e.result is None else e.result["loss"]
+        reported = None if e.result is None else e.result.get("info")  # the worker's info, not config_info
         if e.result is None:
             status, error = "failed", e.exception or "the worker returned no result"
         elif loss is None or not math.isfinite(loss):
             status, error = "diverged", f"the logged loss is {loss}"
+        elif _diverged(reported):
+            status, error = "diverged", f"the worker's info says it diverged (logged loss {loss})"
         else:
             status, error = "ok", None
         started, finished = e.times.get("started"), e.times.get("finished")
         records.append({
             "trial": e.line - 1, "status": status, "error": error, "loss": loss,
             "dataset": dataset or (None if config.get("dataset") is None else str(config["dataset"])),
-            "test_accuracy": _accuracy(e.result.get("info")) if status == "ok" else None,
+            "test_accuracy": _accuracy(reported) if status == "ok" else None,
+            **_info_columns(reported),
             "wall_seconds": finished - started if started is not None and finished is not None else None,
             "submitted_at": utc_from_unix(e.times.get("submitted")), "started_at": utc_from_unix(started),
             "finished_at": utc_from_unix(finished),
