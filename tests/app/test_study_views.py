@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from pipeline.analysis import significance
 from pipeline.app import study_frame, study_views
 from pipeline.app.selection import Selection
 from pipeline.app.study_frame import StudyError
@@ -79,18 +80,22 @@ def test_a_heatmap_cell_equals_a_direct_count(loaded):
     assert row["lift"] == pytest.approx((k / chosen) / (n / total))
     reject, q, *_ = multipletests(cells["p"].to_numpy(), alpha=0.05, method="fdr_bh")
     assert cells["q"].to_numpy() == pytest.approx(q)
-    assert list(cells["significant"]) == list(reject)
+    big = np.abs(np.log2(cells["lift"].fill_null(1.0).to_numpy())) >= significance.MIN_LOG2_LIFT
+    assert list(cells["significant"]) == list(reject & big)
 
 
 def test_a_strong_effect_is_significant_and_noise_is_not(tiny_warehouse):
-    """Hand-made counts: a cell 3x over-represented in 300 of 1,000 runs is significant, a flat one is not."""
-    from pipeline.analysis import significance
-
+    """Hand-made counts: a cell 3x over-represented in 300 of 1,000 runs is significant, a flat one is not,
+    and a significant lift of 0.75 is below the effect size required (|log2 lift| >= 1)."""
     cells = pl.DataFrame({"runs": [100, 100, 800], "selected": [90, 30, 180]})
     marked = significance.evaluate(significance.lift(cells, runs_total=1000, selected_total=300),
                                    runs_total=1000, selected_total=300)
     assert marked["lift"].to_list() == pytest.approx([3.0, 1.0, 0.75])
-    assert marked["significant"].to_list() == [True, False, True]
+    assert marked["q"][2] < 0.05
+    assert marked["significant"].to_list() == [True, False, False]
+    no_size = significance.evaluate(significance.lift(cells, runs_total=1000, selected_total=300),
+                                    runs_total=1000, selected_total=300, min_log2_lift=0)
+    assert no_size["significant"].to_list() == [True, False, True]
     # the doubled smaller tail of the hypergeometric, as scipy's own distribution gives it
     assert marked["p"][1] == pytest.approx(min(1, 2 * min(stats.hypergeom.cdf(30, 1000, 100, 300),
                                                          stats.hypergeom.sf(29, 1000, 100, 300))))
@@ -99,8 +104,6 @@ def test_a_strong_effect_is_significant_and_noise_is_not(tiny_warehouse):
 @pytest.mark.parametrize("total", [20, 1000, 16_000, 1_000_000])
 def test_hypergeometric_tails_equal_scipys(total):
     """The observed side's tail for random cells and at the support's edges, against scipy's hypergeom (Boost)."""
-    from pipeline.analysis import significance
-
     rng = np.random.default_rng(total)
     drawn = [0, 1, total // 3, total - 1, total]
     cell = rng.integers(0, total + 1, 300)
