@@ -1,4 +1,7 @@
-"""Runs table: the selected networks with every hyperparameter and metric, to sort, filter and download."""
+"""Runs table: the selected networks with every hyperparameter and metric, to sort, filter and download.
+
+Hyperparameters lead; columns that no run of the study fills (bracket and round of an ensemble) are left out.
+"""
 
 import functools
 import io
@@ -12,6 +15,7 @@ from pipeline.app.state import current_selection, sidebar, study_or_stop
 def _export(frame, selection, filters, order, descending, fmt: str) -> bytes:
     """The whole filtered selection as CSV or Parquet, made only when the person clicks download."""
     table = study_views.selected_runs(frame, selection, filters=filters, order=order, descending=descending, limit=None)
+    table = study_views.runs_table(frame, table)
     buffer = io.BytesIO()
     table.write_csv(buffer) if fmt == "csv" else table.write_parquet(buffer)
     return buffer.getvalue()
@@ -33,7 +37,8 @@ def render() -> None:
             chosen = st.multiselect(param.name, param.labels, key=f"runs.filter.{param.name}")
             if chosen:
                 filters[param.name] = chosen
-    table = study_views.selected_runs(frame, selection, filters=filters, order=order, descending=descending)
+    table = study_views.runs_table(frame, study_views.selected_runs(frame, selection, filters=filters, order=order,
+                                                                     descending=descending))
     total = study_views.selected_runs_count(frame, selection, filters=filters)
     if total == 0:
         st.warning("No finished network matches the selection and filters.")

@@ -8,8 +8,13 @@ Session-state keys, widgets' included, are `<scope>.<name>`: the scope is `app` 
 shares (the study, its picker, the selection: the constants below) and otherwise the page's file name
 in pages/ (`distribution.normalized`, `runs.filter.<hyperparameter>`). A session has one session_state
 for all its pages, so two pages' bare `normalized` would be one value. tests/app/test_app_pages.py runs
-every page and checks every key. The URL's query parameters (study, scale, lo, hi: what a shared link
-holds) are not session state and keep their short names.
+every page and checks every key. The URL's query parameters (study, budget, scale, lo, hi: what a shared
+link holds) are not session state and keep their short names.
+
+A sweep study (its runs have budgets) is shown at one budget choice, picked in the sidebar and kept in
+the URL as `budget=top` (default: each configuration's evaluation on the largest budget it reached) or
+`budget=<value>` (every run on that budget); study_or_stop hands every page the study narrowed to it
+(study_frame.StudyFrame.chosen), so no page filters budgets itself. Links without `budget` open on top.
 """
 
 from __future__ import annotations
@@ -21,13 +26,26 @@ from pathlib import Path
 import streamlit as st
 
 from pipeline.app import study_frame, study_views
-from pipeline.app.selection import Selection, SelectionError
+from pipeline.app.selection import (
+    DEFAULT_SCALE,
+    LINK_SCALE,
+    SCALE_HELP,
+    SCALE_NAMES,
+    SCALES,
+    Selection,
+    SelectionError,
+    query_scale,
+)
 from pipeline.warehouse import store
 
 STUDY_KEY = "app.study"
 PICKER_KEY = "app.study_picker"
 SELECTION_KEY = "app.selection"
 URL_ADOPTED_KEY = "app.url_adopted"
+SCALE_KEY = "app.scale"  # the accuracy scale every page shows and selects on: selection.SCALES
+SCALE_PICKER_KEY = "app.scale_picker"
+BUDGET_KEY = "app.budget"  # study_frame.TOP or a budget of the study; None: the study has no budgets
+BUDGET_PICKER_KEY = "app.budget_picker"
 
 
 def file_version(path: Path) -> tuple:
@@ -102,7 +120,7 @@ def study_or_stop(path: Path) -> study_frame.StudyFrame:
         st.info(f"{path} holds no study yet. Train one: `python -m pipeline.ensemble --study NAME --runs 100`")
         st.stop()
     try:
-        frame = _study(str(path), file_version(path), name)
+        frame = _study(str(path), file_version(path), name).chosen(current_budget())
     except (study_frame.StudyError, store.WarehouseError) as err:
         st.error(str(err))
         st.stop()
@@ -113,23 +131,94 @@ def study_or_stop(path: Path) -> study_frame.StudyFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _pair_matrix(path: str, version: tuple, name: str, selection: Selection | None, compare: Selection | None):
-    return study_views.pair_matrix(_study(path, version, name), selection, compare)
+def _pair_matrix(path: str, version: tuple, name: str, budget, selection: Selection | None,
+                 compare: Selection | None):
+    return study_views.pair_matrix(_study(path, version, name).chosen(budget), selection, compare)
 
 
 def pair_matrix(path: Path, frame: study_frame.StudyFrame, selection: Selection | None,
                 compare: Selection | None):
     """study_views.pair_matrix, kept per selection until the warehouse changes: clicking a cell or
     switching counts and lift redraws without counting again."""
-    return _pair_matrix(str(path), file_version(path), frame.study["name"], selection, compare)
+    return _pair_matrix(str(path), file_version(path), frame.study["name"], frame.budget, selection, compare)
+
+
+def current_budget() -> str | float | None:
+    """The sidebar's budget choice for the current study: study_frame.TOP or a budget; None: no budgets."""
+    return st.session_state.get(BUDGET_KEY)
+
+
+def _budget_query(budget: str | float | None) -> dict[str, str]:
+    if budget is None:
+        return {}
+    return {"budget": budget if budget == study_frame.TOP else f"{budget:g}"}
+
+
+def _budget_from_query(value: str | None) -> str | float | None:
+    """The link's budget: TOP, a number, or None (none or unreadable)."""
+    if value is None:
+        return None
+    if value == study_frame.TOP:
+        return study_frame.TOP
+    try:
+        return float(value)
+    except ValueError:
+        st.sidebar.warning(f"The link's budget={value!r} is neither 'top' nor a number; showing each "
+                           "configuration on its largest budget.")
+        return study_frame.TOP
+
+
+def _budget_picker(path: Path, study: str) -> None:
+    """For a sweep study: the budget choice, with how many runs it holds; no control otherwise."""
+    budgets = cached_query(path, "study_budgets", {"study": study})
+    if budgets.is_empty():
+        st.session_state[BUDGET_KEY] = None
+        return
+    values = [float(b) for b in budgets["budget"]]
+    runs = dict(zip(values, budgets["runs"]))
+    configs = int(budgets["configs"][0])
+    chosen = st.session_state.get(BUDGET_KEY)
+    if chosen not in values and chosen != study_frame.TOP:
+        if chosen is not None and st.session_state.get("app.budget_from_link"):
+            st.sidebar.warning(f"Study '{study}' has no runs on budget {chosen:g}; showing each configuration on "
+                               "its largest budget.")
+        chosen = study_frame.TOP
+    st.session_state.pop("app.budget_from_link", None)
+    st.session_state[BUDGET_KEY] = st.session_state[BUDGET_PICKER_KEY] = chosen
+
+    def label(option) -> str:
+        if option == study_frame.TOP:
+            return f"largest per configuration (n = {configs:,})"
+        return f"budget {option:g} (n = {runs[option]:,})"
+
+    st.sidebar.selectbox("Budget", [study_frame.TOP, *values], key=BUDGET_PICKER_KEY, format_func=label,
+                         help="A sweep evaluates promoted configurations again on larger budgets. Largest per "
+                              "configuration: one run per configuration, its evaluation on the largest budget it "
+                              "reached. Or every run on one budget.",
+                         on_change=lambda: st.session_state.update({BUDGET_KEY: st.session_state[BUDGET_PICKER_KEY]}))
+    if chosen == study_frame.TOP:
+        st.sidebar.caption(f"Budget: each configuration on the largest budget it reached: {configs:,} networks "
+                           f"of {sum(runs.values()):,} evaluations.")
+    else:
+        st.sidebar.caption(f"Budget: {chosen:g} only: {runs[chosen]:,} networks of {sum(runs.values()):,} "
+                           "evaluations.")
 
 
 def current_selection() -> Selection | None:
     return st.session_state.get(SELECTION_KEY)
 
 
+def current_scale() -> str:
+    """The accuracy scale every page shows (selection.SCALES); a selection's own scale while there is one."""
+    selection = current_selection()
+    return selection.scale if selection is not None else st.session_state.get(SCALE_KEY, DEFAULT_SCALE)
+
+
 def set_selection(selection: Selection | None) -> None:
+    """The selection, and with it the scale: the two are one choice (a range means something on its scale)."""
     st.session_state[SELECTION_KEY] = selection
+    if selection is not None:
+        st.session_state[SCALE_KEY] = selection.scale
     _write_url()
 
 
@@ -137,6 +226,8 @@ def _write_url() -> None:
     query = {}
     if st.session_state.get(STUDY_KEY):
         query["study"] = st.session_state[STUDY_KEY]
+        query.update(_budget_query(current_budget()))
+    query["scale"] = current_scale()  # always written: a link without it reads as the raw scale (LINK_SCALE)
     if (selection := current_selection()) is not None:
         query.update(selection.to_query())
     if dict(st.query_params) != query:
@@ -153,11 +244,29 @@ def _adopt_url(studies: list[str]) -> None:
         st.session_state[STUDY_KEY] = query["study"]
     elif "study" in query:
         st.sidebar.warning(f"The link's study '{query['study']}' is not in this warehouse.")
+    st.session_state[BUDGET_KEY] = _budget_from_query(query.get("budget"))
+    st.session_state["app.budget_from_link"] = "budget" in query
     try:
         st.session_state[SELECTION_KEY] = Selection.from_query(query)
     except SelectionError as err:
         st.session_state[SELECTION_KEY] = None
         st.sidebar.warning(f"{err}; the link's selection was ignored.")
+    try:  # older links hold a range without a scale: raw, as they were made
+        st.session_state[SCALE_KEY] = query_scale(query, LINK_SCALE if "lo" in query else DEFAULT_SCALE)
+    except SelectionError as err:
+        st.session_state[SCALE_KEY] = DEFAULT_SCALE
+        if st.session_state[SELECTION_KEY] is not None or "lo" not in query:  # else already said
+            st.sidebar.warning(f"{err}; showing the {DEFAULT_SCALE} scale.")
+
+
+def _scale_picker(selection: Selection | None) -> None:
+    """The accuracy scale of every page; fixed while a selection exists (its range is on that scale)."""
+    st.session_state[SCALE_KEY] = st.session_state[SCALE_PICKER_KEY] = current_scale()
+    st.sidebar.radio("Accuracy scale", SCALES, key=SCALE_PICKER_KEY, format_func=SCALE_NAMES.get,
+                     disabled=selection is not None,
+                     help=SCALE_HELP + (" Clear the selection to change the scale: its range is on this one."
+                                        if selection is not None else ""),
+                     on_change=lambda: st.session_state.update({SCALE_KEY: st.session_state[SCALE_PICKER_KEY]}))
 
 
 def sidebar() -> Path:
@@ -175,11 +284,13 @@ def sidebar() -> Path:
         st.session_state[PICKER_KEY] = st.session_state[STUDY_KEY]
         st.sidebar.selectbox("Study", studies, key=PICKER_KEY, help="Every page shows this study.",
                              on_change=lambda: st.session_state.update({STUDY_KEY: st.session_state[PICKER_KEY]}))
+        _budget_picker(path, st.session_state[STUDY_KEY])
     selection = current_selection()
+    _scale_picker(selection)
     if selection is None:
         st.sidebar.caption("Selection: all finished runs. Brush the histogram on *Accuracy distribution* to select.")
     else:
-        st.sidebar.info(f"Selection: {selection.label}", icon=":material/filter_alt:")
+        st.sidebar.info(f"Selection: {selection.label}  \n{selection.rule.capitalize()}.", icon=":material/filter_alt:")
         st.sidebar.button("Clear selection", on_click=set_selection, args=(None,), key="app.clear_selection")
     _write_url()
     return path

@@ -13,23 +13,37 @@ in name order. Numbers with at most MAX_OPTIONS distinct values are options as t
 numbers are cut into BINS bins, logarithmic when the space says `log` or the values span two
 decades or more. A run where a conditional hyperparameter is inactive gets the option
 "(inactive)". Options are in value order, so codes sort as values do. `accuracy_norm` is test
-accuracy rescaled per dataset, (x - min) / (max - min) over the study's runs of that dataset, so
-datasets with their own modes share one axis.
+accuracy rescaled per dataset, (x - min) / (max - min) over the study's runs of that dataset (0 is
+its worst run, usually a dead one at chance, 1 its best), so datasets with their own levels share
+one axis; `accuracy_rank` is the run's percentile within its dataset, (average rank - 0.5) / n over
+the dataset's finished runs with an accuracy (ties share the average of their ranks), under which
+every dataset is uniform (pipeline/app/selection.py says what each scale means to a person).
 
 Loading 1,000,000 runs of 13 hyperparameters takes about 0.5 s on 2 cores, 16,000 about 40 ms;
 queries on the loaded table then take milliseconds to a few hundred (BENCHMARKS.md). Column
 names in generated SQL are only ever h<i> / b<i> built from integers, or hyperparameter names
 quoted with limits.sql_ident; values go in as parameters.
 
-The database also holds the macro accuracy_on(normalized, run), a run's accuracy on the chosen scale
-(`accuracy_on($normalized, study)` in the named queries), so that choice is written once.
+The database also holds the macro accuracy_on(scale, run), a run's accuracy on the chosen scale
+('raw', 'normalized' or 'rank': `accuracy_on($scale, study)` in the named queries), so that choice is
+written once.
+
+A sweep study (its runs have budgets) mixes budgets: a configuration promoted twice is three runs. Its
+frame has a parameter `budget` (the run column, as option codes, listed last) and `frame.chosen(TOP)`
+or `frame.chosen(9.0)` is the same study narrowed to each configuration's evaluation on the largest
+budget it reached, or to the runs on one budget: a table `study` of its own in a schema of the
+study's database (study_sql/chosen_runs.sql, made on first use), so every named query sees only the
+chosen runs without saying so. A missing dataset is the option NOT_RECORDED, and the study table's
+dataset column says so too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
+import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +57,17 @@ from pipeline.warehouse import store, wide
 MAX_OPTIONS = 12  # numbers with more distinct values than this are binned
 BINS = 8
 INACTIVE = "(inactive)"
+NOT_RECORDED = "not recorded"  # the dataset of a run that has none (imported logs often lack it)
+TOP = "top"  # the budget choice: each configuration's evaluation on the largest budget it reached
 SQL_DIR = Path(__file__).parent / "study_sql"
-METRICS = ("test_loss", "train_accuracy", "epochs", "budget", "bracket", "round", "sampled_as",
+METRICS = ("test_loss", "train_accuracy", "epochs", "budget", "bracket", "round", "sampled_as", "config_id",
            "parameter_count", "flops_per_sample", "train_seconds", "inference_ms_per_image")
 # `run` is the row as a struct (the table's name used as a column): a macro cannot name columns of
-# its caller's table, and DuckDB folds $normalized and reads only the column chosen
-ACCURACY_MACRO = ("create macro {database}.accuracy_on(normalized, run) as "
-                  "case when normalized then run.accuracy_norm else run.accuracy end")
+# its caller's table, and DuckDB folds $scale and reads only the column chosen. The scales are
+# pipeline/app/selection.py's SCALES; an unknown one is an error, not raw accuracy.
+ACCURACY_MACRO = ("create macro {database}.accuracy_on(scale, run) as "
+                  "case scale when 'raw' then run.accuracy when 'normalized' then run.accuracy_norm "
+                  "when 'rank' then run.accuracy_rank else error('unknown accuracy scale: ' || scale) end")
 
 
 class StudyError(ValueError):
@@ -65,6 +83,7 @@ class StudyParam:
     options: tuple = ()  # the values of an unbinned parameter, code i is options[i]
     edges: tuple[float, ...] = ()  # bin edges of a binned one
     log: bool = False
+    run_column: bool = False  # a column of runs (budget): tables show it as that column, not as a hyperparameter
 
     @property
     def binned(self) -> bool:
@@ -73,7 +92,7 @@ class StudyParam:
     @property
     def inactive(self) -> int | None:
         """The code of runs where the parameter is inactive, if it has any."""
-        return len(self.labels) - 1 if self.labels and self.labels[-1] == INACTIVE else None
+        return len(self.labels) - 1 if self.labels and self.labels[-1] in (INACTIVE, NOT_RECORDED) else None
 
     @property
     def value(self) -> str:
@@ -89,13 +108,45 @@ class StudyFrame:
     """A loaded study: its parameters and a table `study`, in an in-memory database of the process's
     DuckDB hub (store.hub()) that is dropped with the frame, to run named queries on."""
 
-    def __init__(self, study: dict, params: list[StudyParam], database: str):
+    def __init__(self, study: dict, params: list[StudyParam], database: str, budgets: tuple[float, ...] = (), *,
+                 budget: str | float | None = None, whole: StudyFrame | None = None):
         self.study = study
         self.params = params
+        self.budgets = budgets  # the distinct budgets of the study's runs; empty: not a sweep study
+        self.budget = budget  # the budget choice this frame shows (TOP or a budget), None: every run
         self._database = database
-        weakref.finalize(self, store.detach, database)
+        self._whole = whole  # the frame of every run, whose database this one's schema lives in
+        if whole is None:
+            weakref.finalize(self, store.detach, database)
+            self._chosen: dict = {}
+            self._chosen_lock = threading.Lock()
         with store.using(database) as cur:
             self.runs = cur.sql("select count(*) from study").fetchall()[0][0]
+
+    def chosen(self, budget: str | float | None) -> StudyFrame:
+        """The study narrowed to a budget choice: TOP (each configuration on its largest budget) or one
+        budget of self.budgets; None, or a study without budgets: every run (this frame)."""
+        whole = self._whole or self
+        if budget is None or not whole.budgets:
+            return whole
+        if budget != TOP and budget not in whole.budgets:
+            raise StudyError(f"study '{self.study['name']}' has no runs on budget {budget}; it has budgets "
+                             f"{', '.join(_short(b) for b in whole.budgets)}")
+        with whole._chosen_lock:
+            if budget not in whole._chosen:
+                schema = "chosen_top" if budget == TOP else f"chosen_b{whole.budgets.index(budget)}"
+                location = f"{whole._database}.{schema}"
+                text = _template("chosen_runs").format(source=f"{whole._database}.main.study")
+                with store.using(whole._database) as cur:
+                    cur.execute(f"create schema {location}")
+                    cur.execute(f"create table {location}.study as {text}",
+                                {"top": budget == TOP, "budget": None if budget == TOP else float(budget)})
+                    cur.execute(ACCURACY_MACRO.format(database=location))
+                # one budget: the budget parameter has one option left, so it is no parameter
+                params = [p for p in whole.params if budget == TOP or p.name != "budget" or not p.run_column]
+                whole._chosen[budget] = StudyFrame(self.study, params, location, whole.budgets,
+                                                   budget=budget, whole=whole)
+            return whole._chosen[budget]
 
     def param(self, name: str) -> StudyParam:
         for p in self.params:
@@ -127,6 +178,12 @@ def load(path: Path, study_name: str) -> StudyFrame:
         columns = [_Column("dataset", False, dataset, "runs", "study_id = $study_id")] + [
             _Column(name, numeric, limits.sql_ident(name), wide.table_name(study_id)) for name, numeric in sources]
         params = _describe(con, columns, _log_flags(study.get("search_space")), study_id)
+        if params[0].inactive is not None:
+            params[0] = dataclasses.replace(params[0], labels=(*params[0].labels[:-1], NOT_RECORDED))
+        budgets = tuple(b for (b,) in _run(con, _BUDGETS, study_id).fetchall())
+        if budgets and len(budgets) <= MAX_OPTIONS and "budget" not in {p.name for p in params}:
+            params.append(StudyParam("budget", len(params), tuple(_short(b) for b in budgets), options=budgets,
+                                     run_column=True))
         # codes are computed on the wide table before the join, so the join carries bytes, not the values
         # (1,000,000 runs: 0.65 -> 0.45 s); raw values are kept only where a bin hides them
         hyperparameters = [(param, column) for param, column in zip(params, columns) if param.index]
@@ -136,14 +193,29 @@ def load(path: Path, study_name: str) -> StudyFrame:
             metrics=", ".join(METRICS), wide_table=wide.table_name(study_id),
             wide_columns=_column_list(["run_id", *raw_values, *codes]),
             dataset_code=_code_sql(params[0], f"r.{dataset}"))
+        budget_code = [f"{_code_sql(p, 'budget')} as {p.code}" for p in params if p.run_column]
+        text = _RUN_FACTS.format(codes="".join(f",\n    {code}" for code in budget_code), study=text)
         database = store.attach("study")
         try:
-            con.execute(f"create table {database}.study as {text}", {"study_id": study_id, **_code_params(params)})
+            con.execute(f"create table {database}.study as {text}",
+                        {"study_id": study_id, "not_recorded": NOT_RECORDED, **_code_params(params)})
             con.execute(ACCURACY_MACRO.format(database=database))
         except BaseException:
             store.detach(database)
             raise
-    return StudyFrame(study, params, database)
+    return StudyFrame(study, params, database, budgets)
+
+
+# the study table with a missing dataset named and the budget's option code (where budget is a parameter)
+_RUN_FACTS = """select
+    * replace (coalesce(dataset, $not_recorded) as dataset){codes}
+from (
+{study}
+)"""
+_BUDGETS = """select distinct budget
+from runs
+where study_id = $study_id and budget is not null
+order by 1"""
 
 
 def _template(name: str) -> str:

@@ -13,24 +13,45 @@ import itertools
 import polars as pl
 
 from pipeline.analysis import group_means, significance
-from pipeline.app.selection import EVERYTHING, Selection
+from pipeline.app.selection import EVERYTHING, Selection, as_scale
 from pipeline.app.study_frame import StudyError, StudyFrame, StudyParam
 
 HISTOGRAM_BINS = 50
 TABLE_LIMIT = 1_000
 
 
-def histogram(frame: StudyFrame, *, normalized: bool, bins: int = HISTOGRAM_BINS) -> pl.DataFrame:
-    return frame.query("histogram", {"normalized": normalized, "bins": bins})
+def histogram(frame: StudyFrame, *, scale: str | bool | None = None, normalized: bool | None = None,
+              bins: int = HISTOGRAM_BINS) -> pl.DataFrame:
+    """Networks per dataset and bin of accuracy on the scale (selection.SCALES; normalized=True / False is
+    the older spelling of 'normalized' / 'raw'), with the raw accuracy each bin's networks span."""
+    return frame.query("histogram", {"scale": as_scale(scale if scale is not None else normalized), "bins": bins})
 
 
 def status_counts(frame: StudyFrame, selection: Selection | None) -> pl.DataFrame:
+    """Runs per dataset and status; of the ok ones, how many are selected and the raw accuracy they span."""
     selection = selection or EVERYTHING
-    return frame.query("status_counts", {"normalized": selection.normalized, **selection.params()})
+    return frame.query("status_counts", {"scale": selection.scale, **selection.params()})
 
 
-def accuracy_quantile(frame: StudyFrame, q: float, *, normalized: bool) -> float | None:
-    return frame.query("accuracy_quantile", {"normalized": normalized, "q": q})["value"][0]
+def accuracy_quantile(frame: StudyFrame, q: float, *, scale: str | bool | None = None,
+                      normalized: bool | None = None) -> float | None:
+    """The q-quantile of accuracy on the scale over all finished runs (pooled over datasets)."""
+    scale = as_scale(scale if scale is not None else normalized)
+    return frame.query("accuracy_quantile", {"scale": scale, "q": q})["value"][0]
+
+
+def top_share(frame: StudyFrame, share: float, *, per_dataset: bool = True, scale: str | bool = "raw"
+              ) -> Selection | None:
+    """The best `share` of the finished runs as a selection. Per dataset (the default): each dataset's own
+    best share, the rank range 1 - share .. 1. Pooled: the best share of all runs together on `scale`
+    (raw: mostly the easiest dataset's runs), from its (1 - share)-quantile; None when nothing finished."""
+    if not 0 < share <= 1:
+        raise StudyError(f"a top share is a fraction in (0, 1], not {share}")
+    if per_dataset:
+        return Selection(1.0 - share, 1.0, "rank")
+    scale = as_scale(scale)
+    top = accuracy_quantile(frame, 1.0 - share, scale=scale)
+    return None if top is None else Selection(float(top), 1.0, scale)
 
 
 def _codes(params: list[StudyParam]) -> str:
@@ -73,8 +94,10 @@ def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selecti
     """One row per pair of parameters (a before b) and pair of options that occurs in the study.
 
     Columns: a, b, option_a, option_b (labels), code_a, code_b, runs (whole study, any status),
-    selected and compared (ok runs in each range), and per range lift, p, q, significant
-    (suffix _b for the compared range). Both ranges must be on one scale.
+    selected and compared (ok runs in each range), and per range expected, lift, p, q, significant against
+    the whole study and expected_indep, lift_indep, p_indep, q_indep, significant_indep against independence of
+    the pair inside the range (suffix _b for the compared range; significance.py says what each means).
+    Each range is on its own scale (selection.SCALES).
     """
     params = frame.params
     if len(params) < 2:
@@ -82,7 +105,7 @@ def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selecti
     selection = selection or EVERYTHING
     cover = _pair_cover(len(params))
     counts = frame.query("pair_counts", {
-        "normalized": selection.normalized, **selection.params(),
+        "scale": selection.scale, **selection.params(), "scale_b": (compare or selection).scale,
         **(compare.params("b") if compare else {"lo_b": 1.0, "hi_b": 0.0}),  # empty range: nothing compared
     }, codes=_codes(params), sets=", ".join(f"({_codes([params[k] for k in group])})" for group in cover))
     owner = {}  # each pair is summed from the first set that holds it
@@ -114,10 +137,23 @@ def pair_matrix(frame: StudyFrame, selection: Selection | None, compare: Selecti
             part = significance.evaluate(significance.lift(part, runs_total=runs_total, selected_total=total),
                                          runs_total=runs_total, selected_total=total)
         else:  # nothing in this range: no lift, nothing to test
-            part = part.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("lift", "p", "q")
+            part = part.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("expected", "lift", "p", "q")
                                      ).with_columns(pl.lit(False).alias("significant"))
-        cells = cells.with_columns(part.select(pl.col(c).alias(c + suffix) for c in ("lift", "p", "q", "significant")))
-    return cells
+        cells = cells.with_columns(part.select(pl.col(c).alias(c + suffix)
+                                               for c in ("expected", "lift", "p", "q", "significant")))
+    # against independence inside each range: the pair's own margins, a parameter's inactive runs left out
+    inactive = {p.index: p.inactive for p in params if p.inactive is not None}
+    skip = pl.lit(False)
+    for side in ("a", "b"):
+        skip = skip | (pl.col(f"code_{side}") == pl.col(f"index_{side}").replace_strict(inactive, default=-1))
+    cells = cells.with_columns(skip.alias("inactive"))
+    for column, suffix in (("selected", ""), ("compared", "_b")):
+        part = significance.evaluate_independence(
+            significance.independence_lift(cells, pair=("index_a", "index_b"), row="code_a", column="code_b",
+                                           count=column, skip="inactive"), count=column)
+        cells = cells.with_columns(part.select(pl.col(c).alias(f"{c}_indep{suffix}")
+                                               for c in ("expected", "lift", "p", "q", "significant")))
+    return cells.drop("inactive")
 
 
 def range_total(cells: pl.DataFrame, column: str = "selected") -> int:
@@ -133,7 +169,7 @@ def cell_runs(frame: StudyFrame, selection: Selection | None, a: str, b: str, op
     pa, pb = frame.param(a), frame.param(b)
     result = frame.query("cell_runs", {
         "option_a": _option_code(pa, option_a), "option_b": _option_code(pb, option_b),
-        "normalized": selection.normalized, **selection.params(), "limit": limit,
+        "scale": selection.scale, **selection.params(), "limit": limit,
     }, code_a=pa.code, code_b=pb.code)
     return readable(frame, result)
 
@@ -150,6 +186,8 @@ def readable(frame: StudyFrame, result: pl.DataFrame) -> pl.DataFrame:
     run_columns = [c for c in result.columns if not (c[0] in "bh" and c[1:].isdigit())]
     values = []
     for p in frame.params[1:]:
+        if p.run_column:  # budget: the run column itself is there
+            continue
         name = p.name if p.name not in run_columns else f"hp_{p.name}"
         if p.binned:
             values.append(pl.col(p.value).alias(name))
@@ -160,8 +198,11 @@ def readable(frame: StudyFrame, result: pl.DataFrame) -> pl.DataFrame:
 
 
 def option_means(frame: StudyFrame, selection: Selection | None, *, primary: str, secondary: str | None,
-                 normalized: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per panel (every parameter but primary and secondary): groups with mean, CI; and panel effects."""
+                 scale: str | bool | None = None, normalized: bool | None = None
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per panel (every parameter but primary and secondary): groups with mean, CI; and panel effects.
+    Means are of accuracy on `scale` (normalized=True / False: the older spelling of 'normalized' / 'raw')."""
+    shown = as_scale(scale if scale is not None else normalized)
     selection = selection or EVERYTHING
     first = frame.param(primary)
     second = frame.param(secondary) if secondary else None
@@ -173,7 +214,7 @@ def option_means(frame: StudyFrame, selection: Selection | None, *, primary: str
     fixed = [first] + ([second] if second else [])
     used = fixed + panels
     sets = ", ".join("(" + ", ".join(p.code for p in [*fixed, panel]) + ")" for panel in panels)
-    result = frame.query("group_moments", {"normalized": normalized, "selection_normalized": selection.normalized,
+    result = frame.query("group_moments", {"scale": shown, "selection_scale": selection.scale,
                                            **selection.params()}, codes=_codes(used), sets=sets)
     rows = []
     for record in result.iter_rows(named=True):
@@ -191,11 +232,14 @@ def option_means(frame: StudyFrame, selection: Selection | None, *, primary: str
 
 
 def option_order(groups: pl.DataFrame, frame: StudyFrame) -> dict[str, list[str]]:
-    """Row order per panel: options by mean accuracy (best first); binned numbers stay in numeric order."""
+    """Row order per panel: numbers (binned or not, booleans too) in value order, "(inactive)" last; other
+    options by mean accuracy (best first)."""
     order = {}
     for panel, part in groups.group_by("panel"):
         param = frame.param(panel[0])
-        if param.binned:
+        # codes follow the values' order: numbers, and booleans (stored as 'false' < 'true')
+        ordered = all(isinstance(v, int | float) for v in param.options) or set(param.options) <= {"false", "true"}
+        if param.binned or ordered:
             order[param.name] = [label for label in param.labels if label in set(part["option"])]
         else:
             means = (part.group_by("option").agg(((pl.col("n") * pl.col("mean")).sum() / pl.col("n").sum()).alias("m"))
@@ -207,7 +251,7 @@ def option_order(groups: pl.DataFrame, frame: StudyFrame) -> dict[str, list[str]
 def _filtered(frame: StudyFrame, selection: Selection | None, filters: dict[str, list[str]] | None) -> tuple[dict, str]:
     """Query parameters and generated clauses for the selection narrowed to some options per parameter."""
     selection = selection or EVERYTHING
-    values = {"normalized": selection.normalized, **selection.params()}
+    values = {"scale": selection.scale, **selection.params()}
     clauses = []
     for name, labels in (filters or {}).items():
         param = frame.param(name)
@@ -220,7 +264,7 @@ def selected_runs(frame: StudyFrame, selection: Selection | None, *, filters: di
                   order: str = "accuracy", descending: bool = True, limit: int | None = TABLE_LIMIT) -> pl.DataFrame:
     """The selection's runs as a table, filtered to the given options per parameter, sorted; limit None: all."""
     values, clauses = _filtered(frame, selection, filters)
-    if order in {"accuracy", "accuracy_norm", "trial", "run_id"}:
+    if order in {"accuracy", "accuracy_norm", "accuracy_rank", "trial", "run_id"}:
         column = order
     else:  # a parameter: options are coded in value order, so its code sorts as its value does
         param = frame.param(order)
@@ -236,3 +280,18 @@ def selected_runs_count(frame: StudyFrame, selection: Selection | None, *,
                         filters: dict[str, list[str]] | None = None) -> int:
     values, clauses = _filtered(frame, selection, filters)
     return int(frame.query("selected_runs_count", values, filters=clauses)["runs"][0])
+
+
+def empty_columns(frame: StudyFrame) -> set[str]:
+    """Columns of the study table that no run of the (chosen) study fills, e.g. bracket and round of an ensemble."""
+    return {name for name, filled in frame.query("column_counts").row(0, named=True).items() if not filled}
+
+
+def runs_table(frame: StudyFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """A readable() table as the runs table shows it: the hyperparameters first, then accuracy, the dataset
+    and the other run columns, without the columns that are empty for the whole (chosen) study."""
+    counts = frame.query("column_counts").row(0, named=True)
+    hyperparameters = [c for c in table.columns if c not in counts]  # readable() named them, the study has b<i>
+    lead = [c for c in ("accuracy", "accuracy_norm", "accuracy_rank", "dataset") if c in table.columns]
+    rest = [c for c in table.columns if c not in hyperparameters and c not in lead]
+    return table.select(c for c in (*hyperparameters, *lead, *rest) if counts.get(c, 1))
