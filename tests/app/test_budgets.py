@@ -167,3 +167,21 @@ def test_a_missing_dataset_shows_as_not_recorded(monkeypatch, sweep_warehouse):
     at = _open(at, "overview")
     assert set(at.dataframe[1].value["dataset"]) == {NOT_RECORDED}
     assert _metrics(at)["Datasets"] == "0"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_our_own_bohb_sweep_shows_each_configuration_once(monkeypatch, tmp_path):
+    from pipeline import bohb
+    from tests.test_bohb import TINY_SWEEP
+
+    path = tmp_path / "w.duckdb"
+    bohb.main(["--study", "own", "--iterations", "2", "--warehouse", str(path), *TINY_SWEEP])
+    at = _open(_app(monkeypatch, path), "distribution")
+    configs = sql(path, "select count(distinct config_id) from runs")[0][0]
+    assert _metrics(at)["Networks"] == f"{configs:,}" and configs < sql(path, "select count(*) from runs")[0][0]
+    largest = sql(path, "select max(budget), count(*) from runs group by budget order by 1 desc limit 1")[0]
+    at.sidebar.selectbox(key=BUDGET_PICKER_KEY).set_value(largest[0]).run()
+    assert _metrics(at)["Networks"] == f"{largest[1]:,}" and at.query_params["budget"] == f"{largest[0]:g}"
+    _open(at, "trellis")
+    _open(at, "runs")
