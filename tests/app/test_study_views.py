@@ -54,7 +54,7 @@ def test_raw_histogram_matches_hand_binning(loaded):
     for dataset, accuracy in _ok_accuracies(path, "and s.name = ?", [frame.study["name"]] * 2):
         key = (dataset, min(int(accuracy * 10), 9))
         expected[key] = expected.get(key, 0) + 1
-    assert {(d, b): n for d, b, _, _, n in bins.iter_rows()} == expected
+    assert {(d, b): n for d, b, n in bins.select("dataset", "bin", "networks").iter_rows()} == expected
 
 
 def test_a_heatmap_cell_equals_a_direct_count(loaded):
@@ -168,11 +168,24 @@ def test_trellis_means_intervals_and_anova_match_direct_statistics(loaded):
         assert row["n"] == len(xs) and row["mean"] == pytest.approx(xs.mean())
         if len(xs) > 1 and xs.std() > 0:
             low, high = stats.t.interval(0.95, len(xs) - 1, loc=xs.mean(), scale=stats.sem(xs))
-            assert (row["low"], row["high"]) == pytest.approx((low, high))
+            assert (row["low"], row["high"]) == pytest.approx((max(low, 0.0), min(high, 1.0)))  # accuracy's range
+        assert row["few"] == (len(xs) < 5)
     for row in effects.filter(pl.col("panel") == "optimizer").iter_rows(named=True):
         samples = [np.array(v) for (d, _), v in by_group.items() if d == row["primary"]]
         if row["p"] is not None:
             assert row["p"] == pytest.approx(stats.f_oneway(*samples).pvalue)
+
+
+def test_trellis_lists_numbers_and_booleans_in_value_order_and_other_options_by_mean(demo_warehouse):
+    """kernel_size showed 5, 3, 7 (by mean): numbers go in value order, categories best first."""
+    frame = study_frame.load(demo_warehouse, "demo-ensemble")
+    groups, _ = study_views.option_means(frame, None, primary="dataset", secondary=None, normalized=False)
+    order = study_views.option_order(groups, frame)
+    assert order["kernel_size"] == ["3", "5", "7"] and order["batch_size"] == ["32", "64", "128", "256"]
+    assert order["batch_norm"] == ["false", "true"] and order["learning_rate"][0].startswith("0.0001")
+    means = sql(demo_warehouse, """select h.value, avg(r.test_accuracy) from runs r join hyperparameters h
+                                   using (run_id) where r.status = 'ok' and h.name = 'init' group by 1""")
+    assert order["init"] == [v for v, _ in sorted(means, key=lambda r: -r[1])]
 
 
 def test_trellis_with_a_secondary_parameter_keeps_the_anova_of_the_panel(demo_warehouse):
