@@ -48,11 +48,14 @@ MIN_LOG2_LIFT = 1.0  # the effect size a significant cell needs as well: lift >=
 
 
 def lift(cells: pl.DataFrame, *, runs_total: int, selected_total: int) -> pl.DataFrame:
-    """Adds lift = (selected / selected_total) / (runs / runs_total) to cell counts (columns runs and selected)."""
+    """Adds expected = runs * selected_total / runs_total (the cell's share of the study, in the selection) and
+    lift = selected / expected = (selected / selected_total) / (runs / runs_total) to cell counts (columns runs
+    and selected)."""
     if selected_total == 0:
-        return cells.with_columns(pl.lit(None, dtype=pl.Float64).alias("lift"))
-    return cells.with_columns(
-        ((pl.col("selected") / selected_total) / (pl.col("runs") / runs_total)).alias("lift"))
+        return cells.with_columns(pl.lit(None, dtype=pl.Float64).alias("expected"),
+                                  pl.lit(None, dtype=pl.Float64).alias("lift"))
+    return cells.with_columns((pl.col("runs") * selected_total / runs_total).alias("expected"),
+                              ((pl.col("selected") / selected_total) / (pl.col("runs") / runs_total)).alias("lift"))
 
 
 def evaluate(cells: pl.DataFrame, *, runs_total: int, selected_total: int, alpha: float = 0.05,

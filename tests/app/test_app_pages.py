@@ -5,6 +5,7 @@ import re
 
 import duckdb
 import pytest
+from scipy.stats import rankdata
 from streamlit.testing.v1 import AppTest
 
 from pipeline.app.charts import STATUS_COLORS
@@ -62,22 +63,49 @@ def test_every_page_renders_with_its_chart_or_table(monkeypatch, request, fixtur
     _open(at, "sql")
 
 
-def test_a_brush_becomes_the_selection_of_every_page_and_the_url(monkeypatch, demo_warehouse):
+def _rank_selected(path, study: str, lo: float, hi: float) -> int:
+    """Finished runs whose percentile within their dataset, (average rank - 0.5) / n, is in lo..hi: scipy's ranks."""
+    rows = sql(path, """select r.dataset, r.test_accuracy from runs r join studies s using (study_id)
+                        where s.name = ? and r.status = 'ok' and r.test_accuracy is not null""", [study])
+    by_dataset: dict = {}
+    for dataset, accuracy in rows:
+        by_dataset.setdefault(dataset, []).append(accuracy)
+    return sum(int(((lo <= p) & (p <= hi)).sum()) for p in
+               ((rankdata(values) - 0.5) / len(values) for values in by_dataset.values()))
+
+
+@pytest.mark.parametrize("scale", ["rank", "normalized", "raw"])
+def test_a_brush_becomes_the_selection_of_every_page_and_the_url(monkeypatch, demo_warehouse, scale):
+    """A brush on the scale shown (rank, the default, or another one picked in the sidebar), in every page and
+    the URL; counted independently (scipy's average ranks per dataset, min-max per dataset, raw)."""
     at = _app(monkeypatch, demo_warehouse)
+    _open(at, "distribution")
+    assert at.query_params["scale"] == "rank"  # the default: ranges per dataset
+    at.sidebar.radio(key="app.scale_picker").set_value(scale).run()
     at.session_state["distribution.histogram"] = {"selection": {"brush": {"x0": [0.9, 0.97]}}}
     _open(at, "distribution")
-    assert at.session_state[SELECTION_KEY] == Selection(0.9, 0.97, False)
-    assert at.query_params["lo"] == "0.9" and at.query_params["hi"] == "0.97"
-    expected = _selected(demo_warehouse, "demo-ensemble", 0.9, 0.97)
-    assert any(f"{expected:,}" in s.value for s in at.success)
+    assert at.session_state[SELECTION_KEY] == Selection(0.9, 0.97, scale)
+    assert (at.query_params["scale"], at.query_params["lo"], at.query_params["hi"]) == (scale, "0.9", "0.97")
+    expected = {"rank": _rank_selected, "normalized": _normalized_selected, "raw": _selected}[scale](
+        demo_warehouse, "demo-ensemble", 0.9, 0.97)
+    label = Selection(0.9, 0.97, scale).label
+    assert any(f"{expected:,}" in s.value and label in s.value for s in at.success)
     for page in ("combinations", "trellis", "runs"):
         _open(at, page)
-        assert "Selection: test accuracy 0.900 – 0.970" in " ".join(i.value for i in at.sidebar.info)
+        assert f"Selection: {label}" in " ".join(i.value for i in at.sidebar.info)
+        assert at.sidebar.radio(key="app.scale_picker").disabled  # the range is on this scale
     assert len(at.dataframe[0].value) == expected  # the runs table, the last page opened
     _open(at, "combinations")
-    assert f"**test accuracy 0.900 – 0.970** · {expected:,} networks" in " ".join(m.value for m in at.markdown)
+    assert f"**{label}** · {expected:,} networks" in " ".join(m.value for m in at.markdown)
     at.sidebar.button(key="app.clear_selection").click().run()
     assert at.session_state[SELECTION_KEY] is None and "lo" not in at.query_params
+
+
+def _normalized_selected(path, study: str, lo: float, hi: float) -> int:
+    return sql(path, """with n as (select (test_accuracy - min(test_accuracy) over (partition by dataset))
+        / (max(test_accuracy) over (partition by dataset) - min(test_accuracy) over (partition by dataset)) as x
+        from runs r join studies s using (study_id) where s.name = ? and r.status = 'ok')
+        select count(*) from n where x between ? and ?""", [study, lo, hi])[0][0]
 
 
 def test_a_shared_link_restores_study_and_normalized_selection(monkeypatch, demo_warehouse):
@@ -115,8 +143,11 @@ def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
     at.radio(key="combinations.heatmap_value").set_value("lift")
     at.radio(key="combinations.compare_with").set_value("the top 5 %").run()
     assert not at.exception
-    assert len(at.get("vega_lite_chart")) == 2  # the selection and the top 5 %, side by side
-    assert "false discovery rate" in at.caption[0].value
+    assert len(at.get("vega_lite_chart")) == 2  # the selection and the top 5 %, one under the other
+    assert any("false discovery rate" in c.value for c in at.caption)
+    assert "Lift against independence" in " ".join(m.value for m in at.markdown)  # the default, said in words
+    at.radio(key="combinations.lift_against").set_value("study").run()
+    assert not at.exception and "Lift against the whole study" in " ".join(m.value for m in at.markdown)
     drilled = at.dataframe[0].value
     direct = sql(demo_warehouse, """select count(*) from runs r join hyperparameters h using (run_id)
         where h.name = 'optimizer' and h.value = 'adam' and r.dataset = 'digits' and r.status = 'ok'
@@ -131,8 +162,9 @@ def test_trellis_with_another_primary_and_a_secondary(monkeypatch, demo_warehous
     _open(at, "trellis")
     at.selectbox(key="trellis.primary").set_value("optimizer").run()
     at.selectbox(key="trellis.secondary").set_value("batch_norm").run()
-    at.toggle(key="trellis.normalized").set_value(True).run()
+    at.sidebar.radio(key="app.scale_picker").set_value("normalized").run()  # the scale of every page
     assert not at.exception and len(at.get("vega_lite_chart")) == 1
+    assert "normalized per dataset" in " ".join(m.value for m in at.markdown)
     assert "Student-t 95 % confidence interval" in at.caption[0].value
 
 
