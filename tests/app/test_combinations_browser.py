@@ -280,6 +280,21 @@ def test_combinations_matrix_shows_every_option_fits_at_1280_px_and_compares_wit
             page.screenshot(path=tmp_path / f"{study}-combinations-compare.png", full_page=True)
             for i, element in enumerate(page.locator(chart_reader.CHART).all()):
                 element.screenshot(path=tmp_path / f"{study}-compare-matrix-{i + 1}.png")
+            page.set_viewport_size({"width": WIDTH, "height": 2600})  # the whole page in one picture
+            page.wait_for_timeout(500)
+            page.screenshot(path=tmp_path / f"{study}-combinations-compare-tall.png")
+
+            # a window too narrow for the matrix: each scrolls sideways in its own box, nothing else moves
+            page.set_viewport_size({"width": 900, "height": HEIGHT})
+            page.wait_for_timeout(800)
+            narrow = chart_reader.read_charts(page, title=f"{study} at 900 px")
+            problems += chart_reader.overlapping(narrow)
+            for chart in narrow:
+                problems += chart_reader.off_screen(chart)
+                if chart.scroll is None:
+                    problems.append(f"{chart.title}: {chart.svg.w:.0f} px in a {chart.main.w:.0f} px column "
+                                    "and no box scrolls it")
+            page.screenshot(path=tmp_path / f"{study}-combinations-900px.png")
             assert not problems, "\n".join(problems)
         finally:
             browser.close()
