@@ -1,4 +1,4 @@
--- The q-quantile of (raw or normalized) accuracy over the study's finished runs.
-select quantile_cont(accuracy_on($normalized, study), $q) as value
+-- The q-quantile of accuracy on the $scale ('raw', 'normalized', 'rank') over the study's finished runs, pooled over datasets.
+select quantile_cont(accuracy_on($scale, study), $q) as value
 from study
 where status = 'ok' and accuracy is not null

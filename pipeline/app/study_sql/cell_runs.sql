@@ -5,7 +5,7 @@ with final as (
     where {code_a} = $option_a
         and {code_b} = $option_b
         and status = 'ok'
-        and accuracy_on($normalized, study) between $lo and $hi
+        and accuracy_on($scale, study) between $lo and $hi
 )
 
 select * from final order by accuracy desc limit $limit

@@ -1,14 +1,14 @@
--- Count, mean and sample variance of accuracy (on the $normalized scale) of the selection's runs (its
--- range on the $selection_normalized scale) per primary option x panel option [x secondary option],
+-- Count, mean and sample variance of accuracy (on the $scale) of the selection's runs (its
+-- range on the $selection_scale) per primary option x panel option [x secondary option],
 -- for every panel parameter at once (grouping sets generated).
 with selected as (
     select
         {codes},
-        accuracy_on($normalized, study) as x
+        accuracy_on($scale, study) as x
     from study
     where status = 'ok'
         and accuracy is not null
-        and accuracy_on($selection_normalized, study) between $lo and $hi
+        and accuracy_on($selection_scale, study) between $lo and $hi
 ),
 
 final as (

@@ -3,7 +3,7 @@ with final as (
     select *
     from study
     where status = 'ok'
-        and accuracy_on($normalized, study) between $lo and $hi
+        and accuracy_on($scale, study) between $lo and $hi
         {filters}
 )
 

@@ -2,5 +2,5 @@
 select count(*) as runs
 from study
 where status = 'ok'
-    and accuracy_on($normalized, study) between $lo and $hi
+    and accuracy_on($scale, study) between $lo and $hi
     {filters}

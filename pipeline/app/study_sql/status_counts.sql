@@ -1,10 +1,12 @@
--- Runs per dataset and status, and how many of the ok ones are in the selection.
+-- Runs per dataset and status; how many of the ok ones are in the selection ($lo..$hi on the $scale)
+-- and the raw test accuracy the selected ones span.
 with marked as (
     select
         dataset,
         status,
+        accuracy,
         status = 'ok'
-            and accuracy_on($normalized, study) between $lo and $hi as in_selection
+            and accuracy_on($scale, study) between $lo and $hi as in_selection
     from study
 ),
 
@@ -13,7 +15,9 @@ final as (
         dataset,
         status,
         count(*) as runs,
-        count(*) filter (where in_selection) as selected
+        count(*) filter (where in_selection) as selected,
+        min(accuracy) filter (where in_selection) as selected_from,
+        max(accuracy) filter (where in_selection) as selected_to
     from marked
     group by dataset, status
 )
