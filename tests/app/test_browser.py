@@ -37,8 +37,10 @@ pytestmark = [
 
 CHART = '[data-testid="stVegaLiteChart"]'
 EXCEPTION = '[data-testid="stException"]'
-# "**test accuracy 0.400 – 0.900** · 204 networks · 120 significant cells of 921"
-MATRIX_LINE = re.compile(r"(?P<label>test accuracy (?P<lo>[\d.]+) – (?P<hi>[\d.]+)) · (?P<n>[\d,]+) networks · "
+# "**test accuracy 0.400 – 0.900** · 204 networks · 120 significant cells of 921"; each scale names its range
+# (pipeline/app/selection.py: raw "test accuracy", "normalized test accuracy", "rank within dataset")
+RANGE_NAME = r"(?:normalized test accuracy|test accuracy|rank within dataset)"
+MATRIX_LINE = re.compile(rf"(?P<label>{RANGE_NAME} (?P<lo>[\d.]+) – (?P<hi>[\d.]+)) · (?P<n>[\d,]+) networks · "
                          r"(?P<significant>\d+) significant cells of (?P<cells>\d+)")
 
 
@@ -126,6 +128,17 @@ def _networks_in_range(page: Page) -> list[int]:
         "          .filter(v => v !== undefined).map(v => Number(v.replace(/,/g, '')))")
 
 
+def _integer_count_axes(page: Page) -> None:
+    """Every axis that counts networks shows whole numbers only, as drawn (no 0.5 networks)."""
+    axes = page.locator(f"{CHART} g.role-axis").evaluate_all(
+        "els => els.map(a => ({label: a.getAttribute('aria-label') || '',"
+        "                      texts: [...a.querySelectorAll('g.role-axis-label text')].map(t => t.textContent)}))")
+    counting = [a for a in axes if "titled 'networks'" in a["label"]]
+    assert counting, [a["label"] for a in axes]
+    for axis in counting:
+        assert axis["texts"] and all(re.fullmatch(r"[\d,]+", t) for t in axis["texts"]), axis
+
+
 def _brush(page: Page, start: float, end: float) -> None:
     """Drags across the histogram's plot area, from start to end (fractions of its width), at mid height."""
     plot = page.locator(CHART).first.locator("g.role-frame.root > g > path.background").first
@@ -170,15 +183,17 @@ def test_pages_render_and_brush_reaches_combinations(app_url, tmp_path):
             assert before_cells and sum(before_cells) > 0
             page.screenshot(path=tmp_path / "combinations_before.png", full_page=True)
 
-            # brush 40 % .. 90 % of the histogram's width
+            # brush 40 % .. 90 % of the histogram's width, on the default scale: rank within dataset
             page.goto(app_url + "/distribution")
             _settled(page, "Accuracy distribution", chart=True)
             assert "Selection: all finished runs" in page.locator('[data-testid="stSidebar"]').inner_text()
+            _integer_count_axes(page)
             _brush(page, 0.4, 0.9)
             selection = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]').filter(
-                has_text="Selection: test accuracy")
+                has_text="Selection: rank within dataset")
             selection.wait_for(timeout=WAIT_MS)
-            brushed = re.search(r"test accuracy (\d\.\d{3}) – (\d\.\d{3})", selection.inner_text())
+            assert "Per dataset" in selection.inner_text(), selection.inner_text()
+            brushed = re.search(r"rank within dataset (\d\.\d{3}) – (\d\.\d{3})", selection.inner_text())
             assert brushed, selection.inner_text()
             label = brushed.group(0)
             lo, hi = float(brushed.group(1)), float(brushed.group(2))
@@ -186,6 +201,7 @@ def test_pages_render_and_brush_reaches_combinations(app_url, tmp_path):
             page.wait_for_url(re.compile(r"[?&]hi="), timeout=WAIT_MS)
             query = parse_qs(urlsplit(page.url).query)
             assert abs(float(query["lo"][0]) - lo) < 5e-4 and abs(float(query["hi"][0]) - hi) < 5e-4, page.url
+            assert query["scale"] == ["rank"], page.url
             success = page.locator('[data-testid="stMain"] [data-testid="stAlert"]').filter(has_text="Selected:")
             success.filter(has_text=label).wait_for(timeout=WAIT_MS)
             selected = int(re.search(r"Selected: ([\d,]+)", success.inner_text()).group(1).replace(",", ""))
