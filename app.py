@@ -4,16 +4,20 @@
     HPW_WAREHOUSE=other.duckdb streamlit run app.py
 
 Run `python -m pipeline.demo restore` once first to get the demo warehouse.
+
+The pages live in app_pages/, not pages/: Streamlit takes a `pages/` folder beside the main script for its
+legacy file-based navigation, and until st.navigation had run once in the server process a shared link
+(/trellis) opened that page alone with the file names (app, combinations, ...) in the sidebar.
 """
 
 import streamlit as st
 
 st.set_page_config(page_title="Hyperparameter warehouse", layout="wide")
 st.navigation([
-    st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
-    st.Page("pages/distribution.py", title="Accuracy distribution", icon=":material/bar_chart:"),
-    st.Page("pages/combinations.py", title="Parameter combinations", icon=":material/grid_on:"),
-    st.Page("pages/trellis.py", title="Trellis", icon=":material/view_module:"),
-    st.Page("pages/runs.py", title="Runs table", icon=":material/table:"),
-    st.Page("pages/sql.py", title="SQL", icon=":material/terminal:"),
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("app_pages/distribution.py", title="Accuracy distribution", icon=":material/bar_chart:"),
+    st.Page("app_pages/combinations.py", title="Parameter combinations", icon=":material/grid_on:"),
+    st.Page("app_pages/trellis.py", title="Trellis", icon=":material/view_module:"),
+    st.Page("app_pages/runs.py", title="Runs table", icon=":material/table:"),
+    st.Page("app_pages/sql.py", title="SQL", icon=":material/terminal:"),
 ]).run()

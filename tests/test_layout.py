@@ -109,7 +109,7 @@ def test_demo_restore_does_not_import_torch(tmp_path):
 @pytest.fixture(scope="module")
 def pages_loaded(demo_warehouse) -> dict:
     """Every page run once with AppTest on the demo, in one fresh interpreter."""
-    pages = sorted(str(p) for p in (ROOT / "pages").glob("*.py"))
+    pages = sorted(str(p) for p in (ROOT / "app_pages").glob("*.py"))
     code = textwrap.dedent(f"""
         from streamlit.testing.v1 import AppTest
         for page in {pages!r}:

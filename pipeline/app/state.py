@@ -6,10 +6,16 @@ soon as a job has written new runs and costs nothing while it has not.
 
 Session-state keys, widgets' included, are `<scope>.<name>`: the scope is `app` for what every page
 shares (the study, its picker, the selection: the constants below) and otherwise the page's file name
-in pages/ (`distribution.normalized`, `runs.filter.<hyperparameter>`). A session has one session_state
+in app_pages/ (`distribution.normalized`, `runs.filter.<hyperparameter>`). A session has one session_state
 for all its pages, so two pages' bare `normalized` would be one value. tests/app/test_app_pages.py runs
 every page and checks every key. The URL's query parameters (study, budget, scale, lo, hi: what a shared
 link holds) are not session state and keep their short names.
+
+The accuracy scale (selection.SCALES: raw, normalized, rank; default rank, so ranges are per dataset) is
+one choice for every page, picked in the sidebar and always written to the URL's `scale`; a selection is
+a range on it, so the picker is fixed while a selection exists (clear it to change the scale), and a
+selection made elsewhere (the top k % button) brings its scale with it. A link with lo/hi but no `scale`
+is read as raw accuracy, as links made before the scales were.
 
 A sweep study (its runs have budgets) is shown at one budget choice, picked in the sidebar and kept in
 the URL as `budget=top` (default: each configuration's evaluation on the largest budget it reached) or

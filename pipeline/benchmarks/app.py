@@ -86,7 +86,7 @@ def time_pages(path: Path, repeats: int, warm_up: Path) -> tuple[dict[str, list[
 
 def _render(at, page: str) -> float:
     start = time.perf_counter()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     seconds = time.perf_counter() - start
     if at.exception or at.error:
         raise SystemExit(f"page {page} failed: {at.exception or [e.value for e in at.error]}")

@@ -42,8 +42,11 @@ READ_JS = r"""(charts) => {
         inCell: !!a.closest('g.role-scope[class*="cell"]'),
         labels: [...a.querySelectorAll('g.role-axis-label text')].map(t => ({text: t.textContent, box: box(t),
                                                                           opacity: t.getAttribute('opacity')}))}));
-    const scrolls = el => { // the nearest box between the chart and the page that scrolls sideways on purpose
-      for (let e = el; e && e !== document.body; e = e.parentElement) {
+    // the nearest box around the chart that scrolls sideways on purpose: the chart's own boxes, not the main
+    // column, a st.columns column or the page (those scroll only because something overflowed them)
+    const outer = '[data-testid="stMain"], [data-testid="stMainBlockContainer"], [data-testid="stColumn"], body';
+    const scrolls = el => {
+      for (let e = el; e && !e.matches(outer); e = e.parentElement) {
         const s = getComputedStyle(e);
         if (/(auto|scroll)/.test(s.overflowX) && e.scrollWidth > e.clientWidth + 1) return box(e);
       }

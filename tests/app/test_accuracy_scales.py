@@ -181,7 +181,7 @@ def _app(monkeypatch, path, **query) -> AppTest:
     for key, value in query.items():
         at.query_params[key] = value
     at.run()
-    at.switch_page("pages/distribution.py").run()
+    at.switch_page("app_pages/distribution.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -225,7 +225,7 @@ def test_distribution_page_on_each_scale_from_a_link(monkeypatch, planted, scale
 def test_a_rank_link_selects_the_same_runs_on_the_runs_page(monkeypatch, planted):
     finished = _finished(planted, "planted")
     at = _app(monkeypatch, planted, study="planted", scale="rank", lo="0.9", hi="1")
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app_pages/runs.py").run()
     assert not at.exception
     expected = int(finished["rank"].is_between(0.9, 1.0).sum())
     assert at.caption[0].value.startswith(f"{expected:,} networks")

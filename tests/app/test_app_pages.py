@@ -15,7 +15,7 @@ from pipeline.warehouse import store
 from tests.conftest import ROOT, sql
 
 PAGES = ["distribution", "combinations", "trellis", "runs", "sql"]
-ALL_PAGES = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
+ALL_PAGES = sorted(p.stem for p in (ROOT / "app_pages").glob("*.py"))
 # pipeline/app/state.py's rule: `app.<name>` for what pages share, `<page>.<name>` for a page's own
 KEY_RULE = re.compile(rf"(app|{'|'.join(ALL_PAGES)})\.\S.*")
 STUDIES = [("demo_warehouse", "demo-ensemble"), ("tiny_warehouse", "tiny")]
@@ -30,7 +30,7 @@ def _app(monkeypatch, path, **query) -> AppTest:
 
 
 def _open(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     return at
@@ -216,7 +216,7 @@ def test_every_chart_colouring_by_status_uses_the_one_palette(monkeypatch, demo_
 @pytest.mark.parametrize("page", PAGES)
 def test_a_missing_warehouse_is_a_message_on_every_page(monkeypatch, tmp_path, page):
     at = _app(monkeypatch, tmp_path / "absent.duckdb")
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception
     assert at.error and ("no warehouse at" in at.error[0].value.lower())
 
@@ -226,7 +226,7 @@ def test_an_empty_warehouse_says_how_to_fill_it(monkeypatch, tmp_path):
     with store.write(path):
         pass
     at = _app(monkeypatch, path)
-    at.switch_page("pages/trellis.py").run()
+    at.switch_page("app_pages/trellis.py").run()
     assert not at.exception
     assert "holds no study yet" in at.info[0].value
 
@@ -245,7 +245,7 @@ def test_a_locked_warehouse_is_a_message(monkeypatch, tiny_warehouse, tmp_path):
         assert holder.stdout.readline().strip() == "held"
         start = time.monotonic()
         at = _app(monkeypatch, path)
-        at.switch_page("pages/distribution.py").run(timeout=60)
+        at.switch_page("app_pages/distribution.py").run(timeout=60)
         assert not at.exception
         assert "locked by another process" in at.error[0].value
         assert time.monotonic() - start < 30

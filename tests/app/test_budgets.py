@@ -38,7 +38,7 @@ def _app(monkeypatch, path, **query) -> AppTest:
 
 
 def _open(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     return at

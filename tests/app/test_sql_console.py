@@ -492,7 +492,7 @@ print(start_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 def _sql_page(monkeypatch, path) -> AppTest:
     monkeypatch.setenv(store.PATH_ENV_VAR, str(path))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    return at.switch_page("pages/sql.py").run()
+    return at.switch_page("app_pages/sql.py").run()
 
 
 def test_page_shows_an_example_and_refuses_a_drop(monkeypatch, copy):
@@ -558,7 +558,7 @@ hostile = ["select repeat('x', 900000000)", "select repeat('x', 100000) from ran
            "select * from read_text('/etc/passwd')", "select list(i) from range(400000000) t(i)",
            "select i, repeat(i::varchar, 50000) from range(300) t(i)"]
 at = AppTest.from_file({str(ROOT / "app.py")!r}, default_timeout=60).run()
-at = at.switch_page("pages/sql.py").run()
+at = at.switch_page("app_pages/sql.py").run()
 for i in range(100):
     at.text_area(key="sql.query").set_value(hostile[i % len(hostile)] + f" -- {{i}}")  # no cache hit
     at.button[0].click().run()
