@@ -14,9 +14,11 @@ SCALE_NOTES = {
            "the top of it (every dataset has its own level).",
     "normalized": "A range on this scale is **per dataset**: 0 is each dataset's worst run (in practice its dead "
                   "networks at chance), 1 its single best run, so modes need not line up between datasets.",
-    "rank": "A range on this scale is **per dataset**: each run's percentile within its dataset (tied runs share "
-            "the average of their ranks), so every dataset is flat here by construction and 0.9 – 1 is each "
-            "dataset's own top 10 %. Hover a bar for the raw accuracy it spans.",
+    "rank": "A range on this scale is **per dataset**: each run's percentile within its dataset, so every dataset "
+            "is flat here by construction and 0.9 – 1 is each dataset's own top 10 %. Runs with the same accuracy "
+            "share the average of their ranks, so a large tie (dead networks at exactly chance) stands as one "
+            "tall bar and a range can take a little more or less than its width. Hover a bar for the raw "
+            "accuracy it spans.",
 }
 
 
