@@ -165,7 +165,7 @@ def test_trellis_with_another_primary_and_a_secondary(monkeypatch, demo_warehous
     at.sidebar.radio(key="app.scale_picker").set_value("normalized").run()  # the scale of every page
     assert not at.exception and len(at.get("vega_lite_chart")) == 1
     assert "normalized per dataset" in " ".join(m.value for m in at.markdown)
-    assert "Student-t 95 % confidence interval" in at.caption[0].value
+    assert "Student-t 95 % confidence interval" in " ".join(c.value for c in at.caption)
 
 
 def test_every_session_state_key_names_its_page_or_the_app(monkeypatch, demo_warehouse):
