@@ -21,13 +21,12 @@ dataset_range as (
 ranked as (
     select
         run_id,
-        (rank() over by_value + (count(*) over tied - 1) / 2 - 0.5) / count(*) over by_dataset as accuracy_rank
+        -- rank(): a tie's first rank; count(*) up to the current value, ties included: its last
+        ((rank() over by_value + count(*) over by_value) / 2 - 0.5) / count(*) over (partition by dataset)
+            as accuracy_rank
     from study_runs
     where status = 'ok' and accuracy is not null
-    window
-        by_value as (partition by dataset order by accuracy),
-        tied as (partition by dataset, accuracy),
-        by_dataset as (partition by dataset)
+    window by_value as (partition by dataset order by accuracy)
 ),
 
 study_codes as (
