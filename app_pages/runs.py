@@ -27,7 +27,7 @@ def render() -> None:
     st.write("The selected networks, one row each, with every hyperparameter and metric.")
     frame = study_or_stop(path)
     selection = current_selection()
-    columns = ["accuracy", "accuracy_norm", "trial", *[p.name for p in frame.params]]
+    columns = ["accuracy", "accuracy_norm", "accuracy_rank", "trial", *[p.name for p in frame.params]]
     cols = st.columns([2, 1])
     order = cols[0].selectbox("Sort by", columns, key="runs.order")
     descending = cols[1].toggle("Descending", value=True, key="runs.descending")
@@ -49,6 +49,8 @@ def render() -> None:
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f"),
         "accuracy_norm": st.column_config.NumberColumn("normalized accuracy", format="%.4f"),
+        "accuracy_rank": st.column_config.NumberColumn("rank within dataset", format="%.4f",
+                                                       help="percentile of test accuracy within the run's dataset"),
     })
     args = (frame, selection, filters, order, descending)
     name = f"{frame.study['name']}-selection"
