@@ -19,7 +19,7 @@ from pipeline.app.selection import axis_title
 
 BRUSH = "brush"
 # every axis or legend that counts networks: whole numbers only (no 0.5 networks between 0 and 3)
-COUNT_AXIS = {"tickMinStep": 1, "format": "d"}
+COUNT_AXIS = {"tickMinStep": 1, "format": ",d"}
 CELL = "cell"
 STATUS_COLORS = {"ok": "#4c78a8", "diverged": "#f58518", "failed": "#e45756"}  # every status a run can end in
 # the one categorical palette for datasets (and any other category drawn as colour): no status colour in it,

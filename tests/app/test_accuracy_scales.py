@@ -172,7 +172,7 @@ def test_every_count_axis_ticks_whole_numbers(planted_frame):
         assert found, spec.get("encoding")
         for channel, encoding in found:
             guide = encoding.get("legend" if channel == "color" else "axis") or {}
-            assert guide.get("tickMinStep") == 1 and guide.get("format") == "d", (channel, encoding)
+            assert guide.get("tickMinStep") == 1 and guide.get("format") == ",d", (channel, encoding)
 
 
 def _app(monkeypatch, path, **query) -> AppTest:
