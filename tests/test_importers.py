@@ -214,7 +214,7 @@ def reporting_result(config, budget, config_id) -> dict:
     count = {1: "number of parameters", 2: "num_params", 3: "n_params", 4: "parameter_count"}[config["layers"]]
     return {"loss": good["loss"], "info": {"test accuracy": accuracy, "test_loss": 2 * good["loss"],
                                            "train accuracy": accuracy / 2, count: 1000 * config["layers"],
-                                           "epochs": float(budget)}}
+                                           "epochs": float(budget), "dataset": "digits"}}
 
 
 def test_log_import_stores_diverged_evaluations_and_the_info_columns(tmp_path):
@@ -237,6 +237,8 @@ def test_log_import_stores_diverged_evaluations_and_the_info_columns(tmp_path):
         info = ok[config_id, budget][3]["info"]
         assert test_loss == info["test_loss"] and train_accuracy == info["train accuracy"]
         assert parameters == 1000 * configs[parse_id(config_id)]["layers"] and epochs == budget
+    assert sql(wh, "select status, dataset, count(*) from runs where status <> 'failed' group by all order by 1") == [
+        ("diverged", None, len(diverged)), ("ok", "digits", len(ok))]  # the dataset as the worker reported it
     # a diverged run keeps its parameter count; a failed one has none of these
     assert sql(wh, "select count(*) from runs where status = 'diverged' and parameter_count is null") == [(0,)]
     assert sql(wh, "select count(*) from runs where status = 'failed' and coalesce(test_loss, parameter_count, "

@@ -18,9 +18,10 @@ loss is the logged loss, test_accuracy the first of the info keys "test_accuracy
 column (INFO_COLUMNS: test_loss, train_accuracy, parameter_count as "number of parameters" in
 hpbandster's example workers, or num_params / n_params, ...) fill it where the value has its type;
 wall_seconds = finished - started. Inactive conditional hyperparameters are absent from the log
-and so from the hyperparameters table. A config key "dataset" goes to runs.dataset, as does
---dataset. Re-importing the same (or a grown) log adds only evaluations not yet stored (same
-config id and budget); a partly written last line (no newline yet) is left for the next import.
+and so from the hyperparameters table. runs.dataset is --dataset, else a config key "dataset", else
+the info's "dataset" (as this project's worker reports it). Re-importing the same (or a grown) log
+adds only evaluations not yet stored (same config id and budget); a partly written last line (no
+newline yet) is left for the next import.
 
 The log is plain JSON lines, read here without hpbandster (a warehouse module never imports it),
 whole and validated before the warehouse is opened for writing.
@@ -226,6 +227,12 @@ def _info_columns(info) -> dict:
     return columns
 
 
+def _text(info, key: str) -> str | None:
+    """A short readable string the worker reported under key (this project's worker reports the dataset)."""
+    value = info.get(key) if isinstance(info, dict) else None
+    return value if isinstance(value, str) and limits.text_problem(value, key, limits.MAX_VALUE_CHARS) is None else None
+
+
 def _diverged(info) -> bool:
     """The worker's info says the evaluation diverged."""
     return isinstance(info, dict) and (info.get("diverged") is True or info.get("status") == "diverged")
@@ -267,7 +274,8 @@ def _log_records(evaluations, configs, plan, dataset: str | None, results_path: 
         started, finished = e.times.get("started"), e.times.get("finished")
         records.append({
             "trial": e.line - 1, "status": status, "error": error, "loss": loss,
-            "dataset": dataset or (None if config.get("dataset") is None else str(config["dataset"])),
+            "dataset": dataset or (None if config.get("dataset") is None else str(config["dataset"])) or _text(
+                reported, "dataset"),
             "test_accuracy": _accuracy(reported) if status == "ok" else None,
             **_info_columns(reported),
             "wall_seconds": finished - started if started is not None and finished is not None else None,
