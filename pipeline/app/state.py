@@ -25,6 +25,7 @@ the URL as `budget=top` (default: each configuration's evaluation on the largest
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -42,6 +43,7 @@ from pipeline.app.selection import (
     SelectionError,
     query_scale,
 )
+from pipeline.core import limits
 from pipeline.warehouse import store
 
 STUDY_KEY = "app.study"
@@ -167,9 +169,12 @@ def _budget_from_query(value: str | None) -> str | float | None:
     if value == study_frame.TOP:
         return study_frame.TOP
     try:
-        return float(value)
+        budget = float(value)
+        if math.isfinite(budget):
+            return budget
+        raise ValueError(value)
     except ValueError:
-        st.sidebar.warning(f"The link's budget={value!r} is neither 'top' nor a number; showing each "
+        st.sidebar.warning(f"The link's budget={limits.shown(value)} is neither 'top' nor a number; showing each "
                            "configuration on its largest budget.")
         return study_frame.TOP
 

@@ -121,8 +121,10 @@ def test_a_link_chooses_the_budget_and_old_or_wrong_links_open_on_the_largest(mo
     at = _app(monkeypatch, sweep_warehouse, study=STUDY, budget="7")
     assert at.session_state[BUDGET_KEY] == TOP
     assert any("no runs on budget 7" in w.value for w in at.sidebar.warning)
-    at = _app(monkeypatch, sweep_warehouse, study=STUDY, budget="large")
-    assert at.session_state[BUDGET_KEY] == TOP and any("budget='large'" in w.value for w in at.sidebar.warning)
+    for value in ("large", "nan", "-inf", "9" * 500):
+        at = _app(monkeypatch, sweep_warehouse, study=STUDY, budget=value)
+        assert not at.exception and at.session_state[BUDGET_KEY] == TOP, value
+        assert any("budget=" in w.value and len(w.value) < 300 for w in at.sidebar.warning), value
 
 
 def test_trellis_takes_budget_as_its_primary_parameter(monkeypatch, sweep_warehouse):
