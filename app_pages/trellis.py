@@ -14,7 +14,7 @@ def render() -> None:
     st.title("Trellis")
     st.write("Mean test accuracy per option of every hyperparameter, one panel per hyperparameter and one row of "
              "dots per value of the primary parameter, in the manner of Becker and Cleveland's barley trellis. "
-             "Panels are ordered by effect size (eta²): the strongest dependency comes first.")
+             "Panels with an effect come first, the strongest (largest eta²) on top.")
     frame = study_or_stop(path)
     selection = current_selection()
     names = [p.name for p in frame.params]
@@ -40,7 +40,8 @@ def render() -> None:
     order = group_means.panel_order(effects)
     notes = {row["panel"]: group_means.verdict(row) for row in order.iter_rows(named=True)}
     st.caption(f"Intervals: {group_means.INTERVAL_NAME}, clipped to 0..1. Hollow dots: fewer than "
-               f"{group_means.MIN_GROUP} networks, no interval drawn. Panels ordered by their largest eta². "
+               f"{group_means.MIN_GROUP} networks, no interval drawn. Panels with an effect come first, each group "
+               "ordered by its largest eta². "
                + (f"Selection: {selection.label}." if selection else "All finished networks."))
     quiet = [row["panel"] for row in order.iter_rows(named=True) if not row["effect"]]
     if quiet:

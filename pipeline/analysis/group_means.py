@@ -76,12 +76,13 @@ def effects(groups: pl.DataFrame, *, alpha: float = 0.05) -> pl.DataFrame:
 
 
 def panel_order(effect: pl.DataFrame) -> pl.DataFrame:
-    """One row per panel, strongest first (panel name breaks ties): its largest eta^2, whether any test was
-    significant, whether any was an effect, the smallest q, and the largest eta^2 among its effects."""
+    """One row per panel, panels with an effect first, each group by its largest eta^2 (name breaks ties): that
+    eta^2, whether any test was significant, whether any was an effect, the smallest q, and the largest eta^2
+    among its effects. (By eta^2 alone a small selection's noise panel can outrank a real effect.)"""
     return (effect.group_by("panel")
             .agg(pl.col("eta_squared").max(), pl.col("significant").any(), pl.col("effect").any(), pl.col("q").min(),
                  pl.col("eta_squared").filter(pl.col("effect")).max().alias("effect_eta_squared"))
-            .sort(["eta_squared", "panel"], descending=[True, False]))
+            .sort(["effect", "eta_squared", "panel"], descending=[True, True, False]))
 
 
 def verdict(row: dict) -> str:

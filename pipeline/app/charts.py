@@ -247,4 +247,6 @@ def option_means(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, l
                               header=alt.Header(labelLimit=panel_width)),
             spacing=16, title=alt.Title(heading, anchor="start", fontSize=13, fontWeight="normal"),
         ))  # one y scale per row (its parameter's options), labelled once at its left
-    return alt.vconcat(*rows, spacing=14).resolve_scale(x="shared", y="independent", color="shared", shape="shared")
+    return (alt.vconcat(*rows, spacing=14)
+            .resolve_scale(x="shared", y="independent", color="shared", shape="shared")
+            .configure_view(stroke="#c8c8c8", strokeWidth=1))  # a frame per panel: columns sit close together

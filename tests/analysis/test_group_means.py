@@ -70,3 +70,14 @@ def test_an_effect_needs_significance_and_eta_squared_of_at_least_0_01():
     assert words["augmentation"].startswith("within noise")
     assert not any(("(" in w or ")" in w) for w in words.values())  # the header adds none either
     assert "0.01" in group_means.EFFECT_RULE
+
+
+def test_panels_with_an_effect_come_before_larger_eta_squared_from_a_handful_of_networks():
+    rng = np.random.default_rng(5)
+    effect = {("batch_norm", b, "mnist"): rng.normal(m, 0.05, 400) for b, m in (("false", 0.78), ("true", 0.80))}
+    handful = {("momentum", "0.5", "mnist"): np.array([0.70, 0.90]), ("momentum", "0.9", "mnist"): np.array([0.6, 0.8])}
+    rows = group_means.effects(_groups({**effect, **handful}))
+    eta = {r["panel"]: r["eta_squared"] for r in rows.iter_rows(named=True)}
+    assert eta["momentum"] > eta["batch_norm"] >= 0.01  # 0.2 from 4 networks against about 0.04
+    assert stats.f_oneway(*handful.values()).pvalue > 0.05
+    assert list(group_means.panel_order(rows)["panel"]) == ["batch_norm", "momentum"]

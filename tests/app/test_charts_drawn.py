@@ -218,8 +218,12 @@ def test_trellis_panels_under_their_own_headers(served, page):
                 per_dataset[dataset].append(acc)
         if per_dataset:
             eta[name] = max(_eta_and_p(g)[0] for g in per_dataset.values())
-    drawn = [r for r in _trellis_rows(chart) if r in eta]
-    assert drawn == sorted(drawn, key=lambda r: -eta[r]), {r: round(eta[r], 4) for r in drawn}
+    # panels whose header says "effect" first, then the others, each group by eta² (computed here)
+    effect = {_row_name(t): t.split(" — ", 1)[-1].startswith("effect") for t, _b, _g in chart.row_headers}
+    rows = _trellis_rows(chart)
+    assert [effect[r] for r in rows] == sorted((effect[r] for r in rows), reverse=True), rows
+    drawn = [r for r in rows if r in eta]
+    assert drawn == sorted(drawn, key=lambda r: (not effect[r], -eta[r])), {r: round(eta[r], 4) for r in drawn}
 
 
 def test_trellis_effects_need_significance_and_size(served, page):
