@@ -53,6 +53,16 @@ def demo_warehouse(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def planted_warehouse(tmp_path_factory) -> Path:
+    """16,000 networks with planted effects (pipeline/benchmarks/planted_study.py) as study `planted`; read only."""
+    from pipeline.benchmarks.planted_study import write_planted_warehouse
+
+    path = tmp_path_factory.mktemp("planted") / "planted.duckdb"
+    write_planted_warehouse(16_000, path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _restore_main_module():
     """AppTest runs the app script as __main__; multiprocessing's spawn would run it again in every

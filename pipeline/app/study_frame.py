@@ -138,7 +138,7 @@ class StudyFrame:
             if budget not in whole._chosen:
                 schema = "chosen_top" if budget == TOP else f"chosen_b{whole.budgets.index(budget)}"
                 location = f"{whole._database}.{schema}"
-                text = _template("chosen_runs").format(source=f"{whole._database}.main.study")
+                text = _scored(_template("chosen_runs").format(source=f"{whole._database}.main.study"))
                 with store.using(whole._database) as cur:
                     cur.execute(f"create schema {location}")
                     cur.execute(f"create table {location}.study as {text}",
@@ -196,7 +196,7 @@ def load(path: Path, study_name: str) -> StudyFrame:
             wide_columns=_column_list(["run_id", *raw_values, *codes]),
             dataset_code=_code_sql(params[0], f"r.{dataset}"))
         budget_code = [f"{_code_sql(p, 'budget')} as {p.code}" for p in params if p.run_column]
-        text = _RUN_FACTS.format(codes="".join(f",\n    {code}" for code in budget_code), study=text)
+        text = _scored(_RUN_FACTS.format(codes="".join(f",\n    {code}" for code in budget_code), study=text))
         database = store.attach("study")
         try:
             con.execute(f"create table {database}.study as {text}",
@@ -222,6 +222,11 @@ order by 1"""
 
 def _template(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def _scored(runs_query: str) -> str:
+    """`runs_query` with its accuracy scales added per dataset over its own runs (accuracy_scales.sql)."""
+    return _template("accuracy_scales").format(runs=f"(\n{runs_query}\n)")
 
 
 def _column_list(items: list[str], indent: int = 8) -> str:

@@ -16,18 +16,16 @@ from streamlit.testing.v1 import AppTest
 from pipeline.app import charts, study_frame, study_views
 from pipeline.app.selection import DEFAULT_SCALE, SCALES, Selection, SelectionError
 from pipeline.app.state import SELECTION_KEY
-from pipeline.benchmarks.planted_study import DATASET_LEVELS, write_planted_warehouse
-from pipeline.warehouse import store
-from tests.conftest import ROOT, sql
+from pipeline.benchmarks.planted_study import DATASET_LEVELS
+from tests.app.apptest import open_page, run_app
+from tests.conftest import sql
 
 PLANTED_RUNS = 16_000
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory):
-    path = tmp_path_factory.mktemp("planted") / "warehouse.duckdb"
-    write_planted_warehouse(PLANTED_RUNS, path)
-    return path
+def planted(planted_warehouse):
+    return planted_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -176,14 +174,8 @@ def test_every_count_axis_ticks_whole_numbers(planted_frame):
 
 
 def _app(monkeypatch, path, **query) -> AppTest:
-    monkeypatch.setenv(store.PATH_ENV_VAR, str(path))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page("app_pages/distribution.py").run()
-    assert not at.exception, at.exception
-    return at
+    """The distribution page, opened from a link carrying `query`."""
+    return open_page(run_app(monkeypatch, path, **query), "distribution")
 
 
 def test_distribution_page_selects_each_datasets_top_and_says_so(monkeypatch, planted):

@@ -6,12 +6,12 @@ import re
 import duckdb
 import pytest
 from scipy.stats import rankdata
-from streamlit.testing.v1 import AppTest
 
 from pipeline.app.charts import STATUS_COLORS
 from pipeline.app.selection import Selection
 from pipeline.app.state import SELECTION_KEY, STUDY_KEY
 from pipeline.warehouse import store
+from tests.app.apptest import open_page, run_app
 from tests.conftest import ROOT, sql
 
 PAGES = ["distribution", "combinations", "trellis", "runs", "sql"]
@@ -19,21 +19,6 @@ ALL_PAGES = sorted(p.stem for p in (ROOT / "app_pages").glob("*.py"))
 # pipeline/app/state.py's rule: `app.<name>` for what pages share, `<page>.<name>` for a page's own
 KEY_RULE = re.compile(rf"(app|{'|'.join(ALL_PAGES)})\.\S.*")
 STUDIES = [("demo_warehouse", "demo-ensemble"), ("tiny_warehouse", "tiny")]
-
-
-def _app(monkeypatch, path, **query) -> AppTest:
-    monkeypatch.setenv(store.PATH_ENV_VAR, str(path))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def _open(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
-    return at
 
 
 def _selected(path, study: str, lo: float, hi: float) -> int:
@@ -44,23 +29,23 @@ def _selected(path, study: str, lo: float, hi: float) -> int:
 @pytest.mark.parametrize("fixture,study", STUDIES)
 def test_every_page_renders_with_its_chart_or_table(monkeypatch, request, fixture, study):
     path = request.getfixturevalue(fixture)
-    at = _app(monkeypatch, path)
+    at = run_app(monkeypatch, path)
     assert at.session_state[STUDY_KEY] == study  # the newest study is the default
-    _open(at, "distribution")
+    open_page(at, "distribution")
     by_status = dict(sql(path, "select status, count(*) from runs group by 1"))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Networks"] == f"{sum(by_status.values()):,}"
     assert metrics["Finished (ok)"] == f"{by_status.get('ok', 0):,}"
     assert metrics["Diverged"] == f"{by_status.get('diverged', 0):,}"
     assert len(at.get("vega_lite_chart")) >= 1
-    _open(at, "combinations")
+    open_page(at, "combinations")
     assert len(at.get("vega_lite_chart")) == 1
     assert f"{_selected(path, study, 0, 1):,} networks" in " ".join(m.value for m in at.markdown)
-    _open(at, "trellis")
+    open_page(at, "trellis")
     assert len(at.get("vega_lite_chart")) == 1
-    _open(at, "runs")
+    open_page(at, "runs")
     assert len(at.dataframe[0].value) == min(_selected(path, study, 0, 1), 1000)
-    _open(at, "sql")
+    open_page(at, "sql")
 
 
 def _rank_selected(path, study: str, lo: float, hi: float) -> int:
@@ -78,12 +63,12 @@ def _rank_selected(path, study: str, lo: float, hi: float) -> int:
 def test_a_brush_becomes_the_selection_of_every_page_and_the_url(monkeypatch, demo_warehouse, scale):
     """A brush on the scale shown (rank, the default, or another one picked in the sidebar), in every page and
     the URL; counted independently (scipy's average ranks per dataset, min-max per dataset, raw)."""
-    at = _app(monkeypatch, demo_warehouse)
-    _open(at, "distribution")
+    at = run_app(monkeypatch, demo_warehouse)
+    open_page(at, "distribution")
     assert at.query_params["scale"] == "rank"  # the default: ranges per dataset
     at.sidebar.radio(key="app.scale_picker").set_value(scale).run()
     at.session_state["distribution.histogram"] = {"selection": {"brush": {"x0": [0.9, 0.97]}}}
-    _open(at, "distribution")
+    open_page(at, "distribution")
     assert at.session_state[SELECTION_KEY] == Selection(0.9, 0.97, scale)
     assert (at.query_params["scale"], at.query_params["lo"], at.query_params["hi"]) == (scale, "0.9", "0.97")
     expected = {"rank": _rank_selected, "normalized": _normalized_selected, "raw": _selected}[scale](
@@ -91,11 +76,11 @@ def test_a_brush_becomes_the_selection_of_every_page_and_the_url(monkeypatch, de
     label = Selection(0.9, 0.97, scale).label
     assert any(f"{expected:,}" in s.value and label in s.value for s in at.success)
     for page in ("combinations", "trellis", "runs"):
-        _open(at, page)
+        open_page(at, page)
         assert f"Selection: {label}" in " ".join(i.value for i in at.sidebar.info)
         assert at.sidebar.radio(key="app.scale_picker").disabled  # the range is on this scale
     assert len(at.dataframe[0].value) == expected  # the runs table, the last page opened
-    _open(at, "combinations")
+    open_page(at, "combinations")
     assert f"**{label}** · {expected:,} networks" in " ".join(m.value for m in at.markdown)
     at.sidebar.button(key="app.clear_selection").click().run()
     assert at.session_state[SELECTION_KEY] is None and "lo" not in at.query_params
@@ -109,9 +94,9 @@ def _normalized_selected(path, study: str, lo: float, hi: float) -> int:
 
 
 def test_a_shared_link_restores_study_and_normalized_selection(monkeypatch, demo_warehouse):
-    at = _app(monkeypatch, demo_warehouse, study="demo-ensemble", scale="normalized", lo="0.5", hi="1")
+    at = run_app(monkeypatch, demo_warehouse, study="demo-ensemble", scale="normalized", lo="0.5", hi="1")
     assert at.session_state[SELECTION_KEY] == Selection(0.5, 1.0, True)
-    _open(at, "runs")
+    open_page(at, "runs")
     # independent normalization: per dataset (x - min) / (max - min) over the study's runs
     expected = sql(demo_warehouse, """with n as (select (test_accuracy - min(test_accuracy) over (partition by dataset))
         / (max(test_accuracy) over (partition by dataset) - min(test_accuracy) over (partition by dataset)) as x
@@ -121,7 +106,7 @@ def test_a_shared_link_restores_study_and_normalized_selection(monkeypatch, demo
 
 
 def test_a_bad_link_is_explained_and_ignored(monkeypatch, demo_warehouse):
-    at = _app(monkeypatch, demo_warehouse, study="nope", lo="high", hi="1")
+    at = run_app(monkeypatch, demo_warehouse, study="nope", lo="high", hi="1")
     assert not at.exception
     warnings = " ".join(w.value for w in at.sidebar.warning)
     assert "study 'nope' is not in this warehouse" in warnings and "needs two numbers" in warnings
@@ -129,17 +114,17 @@ def test_a_bad_link_is_explained_and_ignored(monkeypatch, demo_warehouse):
 
 
 def test_an_empty_selection_says_so_on_every_page(monkeypatch, demo_warehouse):
-    at = _app(monkeypatch, demo_warehouse, lo="0.0", hi="0.001")
+    at = run_app(monkeypatch, demo_warehouse, lo="0.0", hi="0.001")
     for page in ("combinations", "trellis", "runs"):
-        _open(at, page)
+        open_page(at, page)
         assert any("no finished network" in w.value.lower() for w in at.warning), page
 
 
 def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
-    at = _app(monkeypatch, demo_warehouse, lo="0.9", hi="1")
+    at = run_app(monkeypatch, demo_warehouse, lo="0.9", hi="1")
     at.session_state["combinations.matrix_a"] = {"selection": {"cell": [
         {"a": "dataset", "b": "optimizer", "option_a": "digits", "option_b": "adam"}]}}
-    _open(at, "combinations")
+    open_page(at, "combinations")
     at.radio(key="combinations.heatmap_value").set_value("lift")
     at.radio(key="combinations.compare_with").set_value("the top 5 %").run()
     assert not at.exception
@@ -158,8 +143,8 @@ def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
 
 
 def test_trellis_with_another_primary_and_a_secondary(monkeypatch, demo_warehouse):
-    at = _app(monkeypatch, demo_warehouse)
-    _open(at, "trellis")
+    at = run_app(monkeypatch, demo_warehouse)
+    open_page(at, "trellis")
     at.selectbox(key="trellis.primary").set_value("optimizer").run()
     at.selectbox(key="trellis.secondary").set_value("batch_norm").run()
     at.sidebar.radio(key="app.scale_picker").set_value("normalized").run()  # the scale of every page
@@ -171,12 +156,12 @@ def test_trellis_with_another_primary_and_a_secondary(monkeypatch, demo_warehous
 def test_every_session_state_key_names_its_page_or_the_app(monkeypatch, demo_warehouse):
     """Every page run, with the widgets that only appear on demand shown too; no key is bare. Keys are
     collected after every page: Streamlit forgets the widgets of a page once another one is drawn."""
-    at = _app(monkeypatch, demo_warehouse)
+    at = run_app(monkeypatch, demo_warehouse)
     at.session_state["distribution.histogram"] = {"selection": {"brush": {"x0": [0.5, 1.0]}}}
     keys = set()
     for page in ALL_PAGES:
-        keys |= set(_open(at, page).session_state.keys())
-    _open(at, "combinations").radio(key="combinations.compare_with").set_value("another range").run()
+        keys |= set(open_page(at, page).session_state.keys())
+    open_page(at, "combinations").radio(key="combinations.compare_with").set_value("another range").run()
     assert not at.exception
     keys |= set(at.session_state.keys())
     assert {"app.study", "app.selection", "distribution.last_brush", "combinations.compare_range",
@@ -201,10 +186,10 @@ def _status_colors(spec) -> list[dict]:
 
 
 def test_every_chart_colouring_by_status_uses_the_one_palette(monkeypatch, demo_warehouse):
-    at = _app(monkeypatch, demo_warehouse)
+    at = run_app(monkeypatch, demo_warehouse)
     encodings = []
     for page in ALL_PAGES:
-        _open(at, page)
+        open_page(at, page)
         encodings += [e for chart in at.get("vega_lite_chart") for e in _status_colors(json.loads(chart.proto.spec))]
     assert len(encodings) >= 2  # the overview's networks per status, the distribution's diverged and failed
     for encoding in encodings:
@@ -215,7 +200,7 @@ def test_every_chart_colouring_by_status_uses_the_one_palette(monkeypatch, demo_
 
 @pytest.mark.parametrize("page", PAGES)
 def test_a_missing_warehouse_is_a_message_on_every_page(monkeypatch, tmp_path, page):
-    at = _app(monkeypatch, tmp_path / "absent.duckdb")
+    at = run_app(monkeypatch, tmp_path / "absent.duckdb")
     at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception
     assert at.error and ("no warehouse at" in at.error[0].value.lower())
@@ -225,7 +210,7 @@ def test_an_empty_warehouse_says_how_to_fill_it(monkeypatch, tmp_path):
     path = tmp_path / "empty.duckdb"
     with store.write(path):
         pass
-    at = _app(monkeypatch, path)
+    at = run_app(monkeypatch, path)
     at.switch_page("app_pages/trellis.py").run()
     assert not at.exception
     assert "holds no study yet" in at.info[0].value
@@ -244,7 +229,7 @@ def test_a_locked_warehouse_is_a_message(monkeypatch, tiny_warehouse, tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         start = time.monotonic()
-        at = _app(monkeypatch, path)
+        at = run_app(monkeypatch, path)
         at.switch_page("app_pages/distribution.py").run(timeout=60)
         assert not at.exception
         assert "locked by another process" in at.error[0].value

@@ -6,28 +6,16 @@ installed by .ci/setup) with Playwright. Screenshots of every page land in the t
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import ROOT
+from pipeline.benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 WAIT_MS = 30_000  # any single wait in the browser; a page normally settles in one or two seconds
-STARTUP_S = 60
 
 pytestmark = [
     pytest.mark.browser,
@@ -44,54 +32,11 @@ MATRIX_LINE = re.compile(rf"(?P<label>{RANGE_NAME} (?P<lo>[\d.]+) – (?P<hi>[\d
                          r"(?P<significant>\d+) significant cells of (?P<cells>\d+)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(demo_warehouse, tmp_path_factory):
     """The app served on a free local port, on the demo warehouse; the whole process group is ended after."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         # the test's server must not offer "File change: rerun" when a source file is saved meanwhile
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "HPW_WAREHOUSE": str(demo_warehouse)},
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode} before serving:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer {url}/_stcore/health within {STARTUP_S} s:\n"
-                            f"{log_path.read_text()}")
-            time.sleep(0.2)
+    with serving(demo_warehouse, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
         yield url
-    finally:
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
 
 
 def _settled(page: Page, title: str, *, chart: bool = False, dataframe: bool = False) -> None:

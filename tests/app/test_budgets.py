@@ -7,8 +7,8 @@ from streamlit.testing.v1 import AppTest
 from pipeline.app import study_frame, study_views
 from pipeline.app.state import BUDGET_KEY, BUDGET_PICKER_KEY, STUDY_KEY
 from pipeline.app.study_frame import NOT_RECORDED, TOP
-from pipeline.warehouse import store
-from tests.conftest import ROOT, sql
+from tests.app.apptest import open_page, run_app
+from tests.conftest import sql
 from tests.test_importers import import_log, run_tiny_bohb
 
 STUDY = "sweep"
@@ -27,21 +27,6 @@ def sweep_warehouse(tmp_path_factory):
     path = folder / "warehouse.duckdb"
     import_log(folder / "log", path, STUDY)
     return path
-
-
-def _app(monkeypatch, path, **query) -> AppTest:
-    monkeypatch.setenv(store.PATH_ENV_VAR, str(path))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def _open(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
-    return at
 
 
 def _metrics(at: AppTest) -> dict:
@@ -82,7 +67,7 @@ def test_the_budget_choice_narrows_the_study_as_sql_does(sweep_warehouse):
 
 
 def test_sidebar_budget_choice_reaches_every_page_and_the_url(monkeypatch, sweep_warehouse):
-    at = _app(monkeypatch, sweep_warehouse)
+    at = run_app(monkeypatch, sweep_warehouse)
     assert at.session_state[STUDY_KEY] == STUDY and at.session_state[BUDGET_KEY] == TOP
     configs = sql(sweep_warehouse, "select count(distinct config_id) from runs")[0][0]
     evaluations = sql(sweep_warehouse, "select count(*) from runs")[0][0]
@@ -92,10 +77,10 @@ def test_sidebar_budget_choice_reaches_every_page_and_the_url(monkeypatch, sweep
         f"budget {b:g} (n = {n})" for b, n in per_budget]
     assert f"{configs:,} networks of {evaluations:,} evaluations" in " ".join(c.value for c in at.sidebar.caption)
     assert at.query_params["budget"] == "top"
-    _open(at, "distribution")
+    open_page(at, "distribution")
     assert _metrics(at)["Networks"] == f"{configs:,}"
     for page in ("combinations", "trellis", "runs"):
-        _open(at, page)
+        open_page(at, page)
     ok_top = sql(sweep_warehouse, f"select count(*) from ({TOP_RUNS}) where status = 'ok'")[0][0]
     assert len(at.dataframe[0].value) == ok_top
 
@@ -104,32 +89,32 @@ def test_sidebar_budget_choice_reaches_every_page_and_the_url(monkeypatch, sweep
     on_3 = dict(sql(sweep_warehouse, "select status, count(*) from runs where budget = 3 group by 1"))
     assert len(at.dataframe[0].value) == on_3.get("ok", 0)
     assert f"{sum(on_3.values())} networks" in " ".join(c.value for c in at.sidebar.caption)
-    _open(at, "distribution")
+    open_page(at, "distribution")
     assert _metrics(at)["Networks"] == f"{sum(on_3.values()):,}"
     assert _metrics(at)["Failed"] == f"{on_3.get('failed', 0):,}"
-    _open(at, "trellis")
+    open_page(at, "trellis")
     assert "budget" not in at.selectbox(key="trellis.primary").options  # one budget: not a parameter
 
 
 def test_a_link_chooses_the_budget_and_old_or_wrong_links_open_on_the_largest(monkeypatch, sweep_warehouse):
-    at = _app(monkeypatch, sweep_warehouse, study=STUDY, budget="9")
+    at = run_app(monkeypatch, sweep_warehouse, study=STUDY, budget="9")
     assert at.session_state[BUDGET_KEY] == 9.0
-    _open(at, "distribution")
+    open_page(at, "distribution")
     assert _metrics(at)["Networks"] == str(sql(sweep_warehouse, "select count(*) from runs where budget = 9")[0][0])
-    at = _app(monkeypatch, sweep_warehouse, study=STUDY)  # a link from before budgets were in it
+    at = run_app(monkeypatch, sweep_warehouse, study=STUDY)  # a link from before budgets were in it
     assert at.session_state[BUDGET_KEY] == TOP and at.query_params["budget"] == "top"
-    at = _app(monkeypatch, sweep_warehouse, study=STUDY, budget="7")
+    at = run_app(monkeypatch, sweep_warehouse, study=STUDY, budget="7")
     assert at.session_state[BUDGET_KEY] == TOP
     assert any("no runs on budget 7" in w.value for w in at.sidebar.warning)
     for value in ("large", "nan", "-inf", "9" * 500):
-        at = _app(monkeypatch, sweep_warehouse, study=STUDY, budget=value)
+        at = run_app(monkeypatch, sweep_warehouse, study=STUDY, budget=value)
         assert not at.exception and at.session_state[BUDGET_KEY] == TOP, value
         assert any("budget=" in w.value and len(w.value) < 300 for w in at.sidebar.warning), value
 
 
 def test_trellis_takes_budget_as_its_primary_parameter(monkeypatch, sweep_warehouse):
-    at = _app(monkeypatch, sweep_warehouse)
-    _open(at, "trellis")
+    at = run_app(monkeypatch, sweep_warehouse)
+    open_page(at, "trellis")
     assert "budget" in at.selectbox(key="trellis.primary").options
     at.selectbox(key="trellis.primary").set_value("budget").run()
     assert not at.exception, at.exception
@@ -137,22 +122,22 @@ def test_trellis_takes_budget_as_its_primary_parameter(monkeypatch, sweep_wareho
 
 
 def test_an_ensemble_has_no_budget_control(monkeypatch, tiny_warehouse):
-    at = _app(monkeypatch, tiny_warehouse)
+    at = run_app(monkeypatch, tiny_warehouse)
     assert not [s for s in at.sidebar.selectbox if s.key == BUDGET_PICKER_KEY]
     assert "budget" not in at.query_params and at.session_state[BUDGET_KEY] is None
-    _open(at, "trellis")
+    open_page(at, "trellis")
     assert "budget" not in at.selectbox(key="trellis.primary").options
 
 
 def test_runs_table_leads_with_hyperparameters_and_hides_empty_columns(monkeypatch, tiny_warehouse, sweep_warehouse):
-    at = _open(_app(monkeypatch, tiny_warehouse), "runs")
+    at = open_page(run_app(monkeypatch, tiny_warehouse), "runs")
     columns = list(at.dataframe[0].value.columns)
     names = [n for (n,) in sql(tiny_warehouse, "select distinct name from hyperparameters order by 1")]
     assert sorted(columns[:len(names)]) == names and columns[len(names)] == "accuracy"
     empty = [c for c in ("bracket", "round", "budget", "config_id", "sampled_as")
              if sql(tiny_warehouse, f"select count({c}) from runs")[0][0] == 0]
     assert empty and not set(empty) & set(columns)
-    at = _open(_app(monkeypatch, sweep_warehouse), "runs")
+    at = open_page(run_app(monkeypatch, sweep_warehouse), "runs")
     columns = list(at.dataframe[0].value.columns)
     names = [n for (n,) in sql(sweep_warehouse, "select distinct name from hyperparameters order by 1")]
     assert sorted(columns[:len(names)]) == names
@@ -161,12 +146,12 @@ def test_runs_table_leads_with_hyperparameters_and_hides_empty_columns(monkeypat
 
 def test_a_missing_dataset_shows_as_not_recorded(monkeypatch, sweep_warehouse):
     assert sql(sweep_warehouse, "select count(*) from runs where dataset is not null") == [(0,)]
-    at = _open(_app(monkeypatch, sweep_warehouse), "runs")
+    at = open_page(run_app(monkeypatch, sweep_warehouse), "runs")
     assert set(at.dataframe[0].value["dataset"]) == {NOT_RECORDED}
     frame = study_frame.load(sweep_warehouse, STUDY)
     assert frame.params[0].labels == (NOT_RECORDED,)
     assert set(study_views.status_counts(frame, None)["dataset"]) == {NOT_RECORDED}
-    at = _open(at, "overview")
+    at = open_page(at, "overview")
     assert set(at.dataframe[1].value["dataset"]) == {NOT_RECORDED}
     assert _metrics(at)["Datasets"] == "0"
 
@@ -179,11 +164,11 @@ def test_our_own_bohb_sweep_shows_each_configuration_once(monkeypatch, tmp_path)
 
     path = tmp_path / "w.duckdb"
     bohb.main(["--study", "own", "--iterations", "2", "--warehouse", str(path), *TINY_SWEEP])
-    at = _open(_app(monkeypatch, path), "distribution")
+    at = open_page(run_app(monkeypatch, path), "distribution")
     configs = sql(path, "select count(distinct config_id) from runs")[0][0]
     assert _metrics(at)["Networks"] == f"{configs:,}" and configs < sql(path, "select count(*) from runs")[0][0]
     largest = sql(path, "select max(budget), count(*) from runs group by budget order by 1 desc limit 1")[0]
     at.sidebar.selectbox(key=BUDGET_PICKER_KEY).set_value(largest[0]).run()
     assert _metrics(at)["Networks"] == f"{largest[1]:,}" and at.query_params["budget"] == f"{largest[0]:g}"
-    _open(at, "trellis")
-    _open(at, "runs")
+    open_page(at, "trellis")
+    open_page(at, "runs")

@@ -9,16 +9,8 @@ from scipy / numpy over the raw per-network rows, never from the app's code. Vie
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 
 import duckdb
@@ -27,9 +19,9 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 from scipy import stats
 
+from pipeline.benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, serving
 from tests.app import chart_reader as reader
-from tests.app.test_browser import CHROMIUM, CHROMIUM_ARGS, STARTUP_S, WAIT_MS, _free_port, _settled
-from tests.conftest import ROOT
+from tests.app.test_browser import WAIT_MS, _settled
 
 pytestmark = [
     pytest.mark.browser,
@@ -49,61 +41,11 @@ TITLES = {"app": "Overview", "distribution": "Accuracy distribution", "combinati
 # ---------------------------------------------------------------- servers, one per warehouse
 
 
-@pytest.fixture(scope="module")
-def planted_warehouse(tmp_path_factory):
-    from pipeline.benchmarks.planted_study import write_planted_warehouse
-
-    path = tmp_path_factory.mktemp("planted") / "planted.duckdb"
-    write_planted_warehouse(16_000, path)
-    return path
-
-
-@contextlib.contextmanager
-def _serve(warehouse, log_path):
-    """The app on a free local port (its URL); the whole process group is ended after."""
-    port = _free_port()
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "HPW_WAREHOUSE": str(warehouse)}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer within {STARTUP_S} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
-
-
 @pytest.fixture(scope="module", params=["demo", "planted16k"])
 def served(request, tmp_path_factory):
     """(url, warehouse path): one app server per warehouse for the whole module."""
     warehouse = request.getfixturevalue("demo_warehouse" if request.param == "demo" else "planted_warehouse")
-    with _serve(warehouse, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
+    with serving(warehouse, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
         yield url, warehouse
 
 
@@ -397,7 +339,7 @@ def test_a_shared_link_shows_page_titles_in_the_navigation(demo_warehouse, page,
             .forEach(a => window.__navTexts.add(a.innerText.trim().split('\\n').pop()));
         }).observe(document, {subtree: true, childList: true, characterData: true});
     """)
-    with _serve(demo_warehouse, tmp_path / "streamlit.log") as url:
+    with serving(demo_warehouse, tmp_path / "streamlit.log") as url:
         page.goto(url + path)
         _settled(page, PAGES[path], chart=True)
         seen = set(page.evaluate("() => [...window.__navTexts]"))

@@ -18,7 +18,6 @@ from statsmodels.stats.multitest import multipletests
 from pipeline.analysis import significance
 from pipeline.app import study_frame, study_views
 from pipeline.app.selection import Selection
-from pipeline.benchmarks import planted_study
 
 
 def _planted(rows: int, *, interaction: bool, seed: int = 1) -> pl.DataFrame:
@@ -148,10 +147,8 @@ def test_the_effect_size_is_required_too():
 
 
 @pytest.fixture(scope="module")
-def planted_16k(tmp_path_factory):
-    path = tmp_path_factory.mktemp("planted") / "warehouse.duckdb"
-    planted_study.write_planted_warehouse(16_000, path)
-    return path, study_frame.load(path, "planted")
+def planted_16k(planted_warehouse):
+    return planted_warehouse, study_frame.load(planted_warehouse, "planted")
 
 
 def test_the_16k_planted_study_rings_its_interaction_only_against_independence(planted_16k):

@@ -11,16 +11,8 @@ hundreds. Reads the SVG with tests/app/chart_reader.py; screenshots land in the 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -28,10 +20,9 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from pipeline.app.study_frame import INACTIVE, MAX_OPTIONS
-from pipeline.benchmarks import planted_study
+from pipeline.benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, serving
 from tests.app import chart_reader
-from tests.app.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port
-from tests.conftest import ROOT, sql
+from tests.conftest import sql
 
 WAIT_MS = 30_000
 WIDTH, HEIGHT = 1280, 900
@@ -44,43 +35,6 @@ pytestmark = [
 ]
 
 
-@contextlib.contextmanager
-def _served(warehouse: Path, log_path: Path):
-    """`streamlit run app.py` on the warehouse, on a free local port; its process group ended after."""
-    port = _free_port()
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-             "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env={**os.environ, "HPW_WAREHOUSE": str(warehouse)}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, f"streamlit exited:\n{log_path.read_text()}"
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.read().decode().strip() == "ok":
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                assert time.monotonic() < deadline, f"streamlit did not start:\n{log_path.read_text()}"
-                time.sleep(0.2)
-            yield url
-        finally:
-            for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(proc.pid, sig)
-                    proc.wait(timeout=wait)
-                    break
-                except ProcessLookupError:
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-
-
 @pytest.fixture(scope="module", params=["demo", "planted"])
 def served(request, tmp_path_factory):
     """(app url, warehouse, study) for the demo and for the 16,000-network planted study."""
@@ -88,9 +42,8 @@ def served(request, tmp_path_factory):
     if request.param == "demo":
         warehouse, study = request.getfixturevalue("demo_warehouse"), "demo-ensemble"
     else:
-        warehouse, study = folder / "planted.duckdb", "planted"
-        planted_study.write_planted_warehouse(16_000, warehouse)
-    with _served(warehouse, folder / "streamlit.log") as url:
+        warehouse, study = request.getfixturevalue("planted_warehouse"), "planted"
+    with serving(warehouse, folder / "streamlit.log") as url:
         yield url, warehouse, study
 
 

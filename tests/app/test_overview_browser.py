@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.app.test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, _settled, app_url  # noqa: F401 (a fixture)
+from pipeline.benchmarks.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.app.test_browser import WAIT_MS, _settled, app_url  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.browser,
