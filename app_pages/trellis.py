@@ -49,7 +49,7 @@ def render() -> None:
     chart = charts.option_means(groups, panels=list(order["panel"]), orders=study_views.option_order(groups, frame),
                                 normalized=scale, secondary=None if secondary == "none" else secondary,
                                 notes=notes, primary_name=primary)
-    st.altair_chart(chart)
+    st.vega_lite_chart(chart)
 
 
 render()

@@ -201,22 +201,45 @@ LABELS = 120  # px for the option labels left of each trellis row (restored by t
 
 
 def option_means(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, list[str]], normalized: bool,
-                 secondary: str | None, notes: dict[str, str], primary_name: str,
-                 width: int = 700) -> alt.VConcatChart:
-    """One row of panels per parameter (strongest effect first, its note in the row's title), one column per
-    value of the primary parameter: mean accuracy per option with its interval; the secondary as color and shape.
+                 secondary: str | None, notes: dict[str, str], primary_name: str, width: int = 700) -> dict:
+    """Vega-Lite spec (with its data) of one row of panels per parameter (strongest effect first, its note in
+    the row's title), one column per value of the primary parameter: mean accuracy per option with its
+    interval; the secondary as color and shape. Draw it with st.vega_lite_chart.
 
     Built as a vertical stack of one column-faceted chart per parameter, not as one facet with rows and
     columns: Vega-Lite drops a custom row sort when a facet has rows, columns, an independent y scale and a
     step height (vega-lite#9882), which put panels under other parameters' headers. The panels share one x
     scale (0..1 at most: intervals are clipped to the accuracy's range) and fit `width` pixels. Groups with
     `few` networks (group_means.MIN_GROUP) are hollow dots without an interval, their tooltip says so.
+    One row's spec is built with altair once per shape and copied per parameter: building and validating
+    fourteen altair charts took ~1.4 s of each render.
     """
     columns = max(1, groups["primary"].n_unique())
     panel_width = int(max(80, min(170, (width - LABELS) / columns - 16)))
-    small = f"n < {MIN_GROUP}: too few networks to compare"
     data = groups.filter(pl.col("panel").is_in(panels)).with_columns(
-        pl.when(pl.col("few")).then(pl.lit(small)).otherwise(pl.lit("")).alias("note"))
+        pl.when(pl.col("few")).then(pl.lit(f"n < {MIN_GROUP}: too few networks to compare")).otherwise(pl.lit(""))
+        .alias("note"))
+    template = _option_means_row_spec(normalized, secondary, primary_name, panel_width)
+    rows, datasets = [], {}
+    for i, panel in enumerate(panels):
+        row = copy.deepcopy(template)
+        row["data"] = {"name": f"panel_{i}"}
+        row["title"]["text"] = f"{panel} — {notes[panel]}" if notes.get(panel) else panel
+        if i:
+            row["facet"]["column"]["title"] = None
+        for layer in row["spec"]["layer"]:
+            layer["encoding"]["y"]["sort"] = orders.get(panel, [])
+        rows.append(row)
+        datasets[f"panel_{i}"] = data.filter(pl.col("panel") == panel)
+    return {"$schema": template["$schema"], "vconcat": rows, "spacing": 14, "datasets": datasets,
+            # one y scale per row (its parameter's options), labelled once at its left
+            "resolve": {"scale": {"x": "shared", "y": "independent", "color": "shared", "shape": "shared"}},
+            "config": {"view": {"stroke": "#c8c8c8", "strokeWidth": 1}}}  # a frame per panel: columns sit close
+
+
+@functools.lru_cache(maxsize=32)
+def _option_means_row_spec(normalized: bool, secondary: str | None, primary_name: str, panel_width: int) -> dict:
+    """One parameter's row of the trellis, its data, title and option order left to fill in."""
     tooltip = [alt.Tooltip("panel:N", title="parameter"), alt.Tooltip("option:N", title="option"),
                alt.Tooltip("primary:N", title=primary_name), alt.Tooltip("n:Q", title="networks"),
                alt.Tooltip("mean:Q", title="mean", format=".3f"),
@@ -229,24 +252,19 @@ def option_means(groups: pl.DataFrame, *, panels: list[str], orders: dict[str, l
                  "yOffset": alt.YOffset("secondary:N")}
     x = alt.X("mean:Q", title="mean " + accuracy_title(normalized), scale=alt.Scale(zero=False))
     shape = {"shape": alt.Shape("secondary:N", title=secondary)} if secondary else {}
-    rows = []
-    for i, panel in enumerate(panels):
-        # one label width for every row, so that the rows' panels line up
-        y = alt.Y("option:N", title=None, sort=orders.get(panel, []),
-                  axis=alt.Axis(labelOverlap=False, labelLimit=LABELS - 10, minExtent=LABELS, maxExtent=LABELS))
-        bars = alt.Chart().mark_rule().encode(x=alt.X("low:Q", title=None), x2="high:Q", y=y, tooltip=tooltip,
-                                              **split).transform_filter("!datum.few && datum.low != null")
-        dots = alt.Chart().mark_point(filled=True, size=50, opacity=0.9).encode(
-            x=x, y=y, tooltip=tooltip, **split, **shape).transform_filter("!datum.few")
-        hollow = alt.Chart().mark_point(filled=False, size=50, strokeDash=[2, 1]).encode(
-            x=x, y=y, tooltip=tooltip, **split, **shape).transform_filter("datum.few")
-        heading = f"{panel} — {notes[panel]}" if notes.get(panel) else panel
-        rows.append(alt.layer(bars, dots, hollow, data=data.filter(pl.col("panel") == panel)).properties(
-            width=panel_width, height=alt.Step(16)).facet(
-            column=alt.Column("primary:N", title=primary_name if i == 0 else None, sort="ascending",
-                              header=alt.Header(labelLimit=panel_width)),
-            spacing=16, title=alt.Title(heading, anchor="start", fontSize=13, fontWeight="normal"),
-        ))  # one y scale per row (its parameter's options), labelled once at its left
-    return (alt.vconcat(*rows, spacing=14)
-            .resolve_scale(x="shared", y="independent", color="shared", shape="shared")
-            .configure_view(stroke="#c8c8c8", strokeWidth=1))  # a frame per panel: columns sit close together
+    # one label width for every row, so that the rows' panels line up
+    y = alt.Y("option:N", title=None, sort=[],
+              axis=alt.Axis(labelOverlap=False, labelLimit=LABELS - 10, minExtent=LABELS, maxExtent=LABELS))
+    bars = alt.Chart().mark_rule().encode(x=alt.X("low:Q", title=None), x2="high:Q", y=y, tooltip=tooltip,
+                                          **split).transform_filter("!datum.few && datum.low != null")
+    dots = alt.Chart().mark_point(filled=True, size=50, opacity=0.9).encode(
+        x=x, y=y, tooltip=tooltip, **split, **shape).transform_filter("!datum.few")
+    hollow = alt.Chart().mark_point(filled=False, size=50, strokeDash=[2, 1]).encode(
+        x=x, y=y, tooltip=tooltip, **split, **shape).transform_filter("datum.few")
+    row = alt.layer(bars, dots, hollow, data=alt.Data(name="row")).properties(
+        width=panel_width, height=alt.Step(16)).facet(
+        column=alt.Column("primary:N", title=primary_name, sort="ascending", header=alt.Header(labelLimit=panel_width)),
+        spacing=16, title=alt.Title("row", anchor="start", fontSize=13, fontWeight="normal"))
+    spec = row.to_dict()
+    spec.pop("config", None)  # altair's default theme; Streamlit's theme styles the chart
+    return spec
