@@ -109,10 +109,11 @@ def _end(proc: subprocess.Popen) -> None:
 def drawn(page, title: str, draws: str | None) -> None:
     """Waits until the page shows its title and what it draws, and Streamlit's script run has ended."""
     page.locator('[data-testid="stMain"] h1').filter(has_text=title).first.wait_for(timeout=WAIT_MS)
+    # visible ones only: `.first` of all would lock onto an element of the previous page on its way out
     if draws == "chart":
-        page.locator(CHART_DRAWN).first.wait_for(timeout=WAIT_MS)
+        page.locator(CHART_DRAWN).filter(visible=True).first.wait_for(timeout=WAIT_MS)
     elif draws == "dataframe":
-        page.locator(TABLE_DRAWN).first.wait_for(timeout=WAIT_MS)
+        page.locator(TABLE_DRAWN).filter(visible=True).first.wait_for(timeout=WAIT_MS)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
 
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from pipeline.benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, serving
+from pipeline.benchmarks.browser import CHART_DRAWN, CHROMIUM, CHROMIUM_ARGS, TABLE_DRAWN, serving
 
 WAIT_MS = 30_000  # any single wait in the browser; a page normally settles in one or two seconds
 
@@ -42,11 +42,11 @@ def app_url(demo_warehouse, tmp_path_factory):
 def _settled(page: Page, title: str, *, chart: bool = False, dataframe: bool = False) -> None:
     """Waits for the page's own title (and chart or table), then for the script run to end; no exception shown."""
     page.locator('[data-testid="stMain"] h1').filter(has_text=title).first.wait_for(timeout=WAIT_MS)
+    # visible ones only: `.first` of all would lock onto an element of the previous run that is on its way out
     if chart:
-        # a chart drawn by vega: an svg (or canvas) holding marks
-        page.locator(f"{CHART} svg path[role=\"graphics-symbol\"], {CHART} canvas").first.wait_for(timeout=WAIT_MS)
+        page.locator(CHART_DRAWN).filter(visible=True).first.wait_for(timeout=WAIT_MS)
     if dataframe:
-        page.locator('[data-testid="stDataFrame"] [data-testid="data-grid-canvas"]').first.wait_for(timeout=WAIT_MS)
+        page.locator(TABLE_DRAWN).filter(visible=True).first.wait_for(timeout=WAIT_MS)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
     exceptions = page.locator(EXCEPTION)
     assert exceptions.count() == 0, (f"{title}: the app shows an exception:\n"
