@@ -264,10 +264,11 @@ def _describe(con, columns: list[_Column], logs: dict[str, bool], study_id: int)
             low, high = stats.low, stats.high
             log = low > 0 and (logs.get(column.name, False) or high / low >= 100)
             edges = _edges(low, high, log)
-            labels = tuple(f"{_short(a)}–{_short(b)}" for a, b in itertools.pairwise(edges))
+            ends = _distinct_labels(edges)
+            labels = tuple(f"{a}–{b}" for a, b in itertools.pairwise(ends))
             params.append(StudyParam(column.name, index, labels + extra, edges=tuple(edges), log=log))
         else:
-            labels = tuple(_short(v) if column.numeric else str(v) for v in options)
+            labels = _distinct_labels(options) if column.numeric else tuple(str(v) for v in options)
             params.append(StudyParam(column.name, index, labels + extra, options=tuple(options)))
     return params
 
@@ -328,11 +329,21 @@ def _edges(low: float, high: float, log: bool) -> list[float]:
     return [low + (high - low) * i / BINS for i in range(BINS + 1)]
 
 
-def _short(value: float) -> str:
-    """A number as a short label: integers as they are, others with 2 significant digits."""
+def _short(value: float, digits: int = 2) -> str:
+    """A number as a short label: integers as they are, others with `digits` significant digits."""
     if float(value).is_integer() and abs(value) < 1e6:
         return str(int(value))
-    return f"{value:.2g}"
+    return f"{value:.{digits}g}"
+
+
+def _distinct_labels(values) -> tuple[str, ...]:
+    """Short labels of distinct numbers, with as many significant digits as it takes to keep them apart
+    (0.5712 and 0.5711 are not both "0.57")."""
+    for digits in range(2, 18):
+        labels = tuple(_short(v, digits) for v in values)
+        if len(set(labels)) == len(labels):
+            return labels
+    return tuple(repr(float(v)) for v in values)
 
 
 def _code_sql(p: StudyParam, source: str) -> str:

@@ -295,3 +295,14 @@ def test_a_name_with_a_double_quote_from_an_older_warehouse_loads_as_it_is(tmp_p
     con.close()
     frame = study_frame.load(path, "q")
     assert [(p.name, p.labels) for p in frame.params[1:]] == [('a"b', ("x", "y"))]
+
+
+def test_labels_never_merge_distinct_values():
+    """Two momentum values 0.5712 and 0.5711 both showed "0.57": labels take the digits that keep them apart."""
+    from pipeline.app.study_frame import _distinct_labels
+
+    assert _distinct_labels([0.5711, 0.5712, 0.9]) == ("0.5711", "0.5712", "0.9")
+    assert _distinct_labels([0.1, 0.25, 3]) == ("0.1", "0.25", "3")
+    assert _distinct_labels([1e-4, 1.0001e-4]) == ("0.0001", "0.00010001")
+    values = [0.5 + i * 1e-9 for i in range(12)]
+    assert len(set(_distinct_labels(values))) == 12
