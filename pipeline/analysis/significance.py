@@ -136,7 +136,7 @@ def hypergeometric_tail(k, total, cell, drawn) -> np.ndarray:
     scipy's hypergeom.sf/cdf (Boost) takes ~35 us per cell on the small populations of a 16,000-run
     study, 50 ms for a heat-map matrix. Here: pmf(k) from log-gamma, then the tail as pmf(k) times
     the sum of running products of the pmf's step ratio away from the mean, for all cells at once,
-    until every term is below 1e-17 of its sum (away from the mean the terms fall off geometrically;
+    in blocks of terms until every term is below 1e-17 of its sum (away from the mean the terms fall off geometrically;
     towards it they would grow, which is why the side is not a choice).
     """
     k, total, cell, drawn = (a.astype(np.float64) for a in np.broadcast_arrays(
@@ -148,21 +148,32 @@ def hypergeometric_tail(k, total, cell, drawn) -> np.ndarray:
     inside = (k >= np.maximum(0.0, drawn - rest)) & (k <= np.minimum(cell, drawn))
     log_pmf = _log_choose(cell, k) + _log_choose(rest, drawn - k) - _log_choose(total, drawn)
     term, acc, j = np.ones_like(k), np.ones_like(k), k.copy()
+    step = np.where(upper, 1.0, -1.0)
     active = inside & (j != end)
+    ahead = np.arange(_TAIL_BLOCK, dtype=np.float64)
     while active.any():
         i = np.flatnonzero(active)
-        ji, ci, ri, di = j[i], cell[i], rest[i], drawn[i]
-        ratio = np.where(upper[i], (ci - ji) * (di - ji) / ((ji + 1) * (ri - di + ji + 1)),
-                         ji * (ri - di + ji) / ((ci - ji + 1) * (di - ji + 1)))
-        term[i] *= ratio
-        acc[i] += term[i]
-        j[i] += np.where(upper[i], 1.0, -1.0)
-        active[i] = (j[i] != end[i]) & (term[i] > 1e-17 * acc[i])
+        # the next _TAIL_BLOCK terms of each cell at once (a Python step per term took 0.13 s for the
+        # 1,464 cells of a 1,000,000-run matrix, whose tails run thousands of terms)
+        ji = j[i, None] + step[i, None] * ahead
+        ci, ri, di, ui = cell[i, None], rest[i, None], drawn[i, None], upper[i, None]
+        with np.errstate(divide="ignore", invalid="ignore"):  # past the support's end, zeroed below
+            ratio = np.where(ui, (ci - ji) * (di - ji) / ((ji + 1) * (ri - di + ji + 1)),
+                             ji * (ri - di + ji) / ((ci - ji + 1) * (di - ji + 1)))
+        ratio = np.where(np.where(ui, ji < end[i, None], ji > end[i, None]), ratio, 0.0)
+        terms = term[i, None] * np.cumprod(ratio, axis=1)
+        term[i] = terms[:, -1]
+        acc[i] += terms.sum(axis=1)
+        j[i] += step[i] * _TAIL_BLOCK
+        active[i] = (term[i] > 1e-17 * acc[i])
     with np.errstate(invalid="ignore"):  # log_pmf is nan outside the support, where the tail is not taken
         tail = np.exp(log_pmf) * acc
     # outside the support the tail is everything (k before its start on the way) or nothing
     beyond = np.where(upper, k < np.maximum(0.0, drawn - rest), k > np.minimum(cell, drawn))
     return np.where(inside, np.minimum(tail, 1.0), np.where(beyond, 1.0, 0.0))
+
+
+_TAIL_BLOCK = 64
 
 
 def _log_choose(n, r):

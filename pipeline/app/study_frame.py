@@ -196,7 +196,8 @@ def load(path: Path, study_name: str) -> StudyFrame:
             wide_columns=_column_list(["run_id", *raw_values, *codes]),
             dataset_code=_code_sql(params[0], f"r.{dataset}"))
         budget_code = [f"{_code_sql(p, 'budget')} as {p.code}" for p in params if p.run_column]
-        text = _scored(_RUN_FACTS.format(codes="".join(f",\n    {code}" for code in budget_code), study=text))
+        text = _scored(_RUN_FACTS.format(codes="".join(f",\n    {code}" for code in budget_code), study=text),
+                       _SCORED_FACTS)
         database = store.attach("study")
         try:
             con.execute(f"create table {database}.study as {text}",
@@ -214,6 +215,10 @@ _RUN_FACTS = """select
 from (
 {study}
 )"""
+# what the accuracy scales need of the study's runs, straight from the runs table
+_SCORED_FACTS = """select status, coalesce(dataset, $not_recorded) as dataset, test_accuracy as accuracy
+from runs
+where study_id = $study_id"""
 _BUDGETS = """select distinct budget
 from runs
 where study_id = $study_id and budget is not null
@@ -224,9 +229,11 @@ def _template(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
-def _scored(runs_query: str) -> str:
-    """`runs_query` with its accuracy scales added per dataset over its own runs (accuracy_scales.sql)."""
-    return _template("accuracy_scales").format(runs=f"(\n{runs_query}\n)")
+def _scored(runs_query: str, facts_query: str | None = None) -> str:
+    """`runs_query` with its accuracy scales added per dataset over its own runs (accuracy_scales.sql);
+    `facts_query` gives the same runs' status, dataset and accuracy alone, where that is cheaper."""
+    return _template("accuracy_scales").format(runs=f"(\n{runs_query}\n)",
+                                               facts=f"(\n{facts_query or runs_query}\n)")
 
 
 def _column_list(items: list[str], indent: int = 8) -> str:

@@ -76,7 +76,11 @@ def test_pooled_top_5_percent_is_nearly_all_mnist(planted, planted_frame):
     assert top.scale == "raw" and not top.per_dataset
     assert top.lo == pytest.approx(float(np.quantile(finished["accuracy"].to_numpy(), 0.95)))
     shown = _selected_per_dataset(planted_frame, top)
-    assert sum(shown.values()) == pytest.approx(0.05 * len(finished), abs=2)
+    # independently: the runs at or above the pooled 95th percentile; ties there (accuracies are counts of
+    # a 10,000-image test set) may take a few more than 5 %
+    at_or_above = int((finished["accuracy"] >= top.lo).sum())
+    assert sum(shown.values()) == at_or_above
+    assert 0 <= at_or_above - 0.05 * len(finished) <= int((finished["accuracy"] == top.lo).sum()) + 1
     assert shown["mnist"] / sum(shown.values()) > 0.9
     assert shown["stl10"] == shown["cifar10"] == 0
 
@@ -88,16 +92,21 @@ def test_a_rank_range_selects_the_same_share_of_every_dataset(planted, planted_f
     for (dataset,), part in finished.group_by("dataset"):
         expected = int(part["rank"].is_between(lo, hi).sum())
         assert shown[dataset] == expected
-        assert abs(expected / len(part) - (hi - lo)) < 1.5 / len(part) + 1e-9
+        # a share of hi - lo, give or take the ties that straddle an end (they share one rank)
+        ties = part.group_by("accuracy").len()["len"].max()
+        assert abs(expected / len(part) - (hi - lo)) < (1.5 + ties) / len(part) + 1e-9
 
 
 def test_the_rank_histogram_is_flat_per_dataset(planted, planted_frame):
     bins = study_views.histogram(planted_frame, scale="rank")
-    n = dict(_finished(planted, "planted").group_by("dataset").len().iter_rows())
+    finished = _finished(planted, "planted")
+    n = dict(finished.group_by("dataset").len().iter_rows())
     for (dataset,), part in bins.group_by("dataset"):
         assert len(part) == study_views.HISTOGRAM_BINS
         assert part["networks"].sum() == n[dataset]
-        assert part["networks"].max() - part["networks"].min() <= 1  # n / 50 each, up to rounding
+        # n / 50 each, up to rounding and the ties at a bin's two ends (a tie shares one rank)
+        ties = finished.filter(pl.col("dataset") == dataset).group_by("accuracy").len()["len"].max()
+        assert part["networks"].max() - part["networks"].min() <= 1 + 2 * ties
         # the raw accuracy a bin spans rises with the bin: rank keeps the order of accuracy
         ordered = part.sort("bin")
         assert (ordered["accuracy_from"].diff().drop_nulls() >= 0).all()
