@@ -18,10 +18,10 @@ its worst run, usually a dead one at chance, 1 its best), so datasets with their
 one axis; `accuracy_rank` is the run's percentile within its dataset, (average rank - 0.5) / n over
 the dataset's finished runs with an accuracy (ties share the average of their ranks), under which
 every dataset is uniform (pipeline/app/selection.py says what each scale means to a person). The rank
-is one window sort per dataset: ~0.45 s of the load at 1,000,000 runs on 2 cores (the first form, with a
-second window over the ties, took 0.77 s).
+is counted per distinct accuracy (a test accuracy is correct / test images: a few thousand values), not
+sorted per run: 0.055 s of the load at 1,000,000 runs on 2 cores instead of 0.2 s.
 
-Loading 1,000,000 runs of 13 hyperparameters takes about 0.5 s on 2 cores, 16,000 about 40 ms;
+Loading 1,000,000 runs of 13 hyperparameters takes about 0.6 s on 2 cores, 16,000 about 40 ms;
 queries on the loaded table then take milliseconds to a few hundred (BENCHMARKS.md). Column
 names in generated SQL are only ever h<i> / b<i> built from integers, or hyperparameter names
 quoted with limits.sql_ident; values go in as parameters.
