@@ -18,6 +18,9 @@ st.navigation([
     st.Page("app_pages/distribution.py", title="Accuracy distribution", icon=":material/bar_chart:"),
     st.Page("app_pages/combinations.py", title="Parameter combinations", icon=":material/grid_on:"),
     st.Page("app_pages/trellis.py", title="Trellis", icon=":material/view_module:"),
+    st.Page("app_pages/sweep.py", title="Sweep", icon=":material/stacked_line_chart:"),
+    st.Page("app_pages/correlations.py", title="Correlations", icon=":material/blur_linear:"),
+    st.Page("app_pages/embedding.py", title="Embedding", icon=":material/scatter_plot:"),
     st.Page("app_pages/runs.py", title="Runs table", icon=":material/table:"),
     st.Page("app_pages/sql.py", title="SQL", icon=":material/terminal:"),
 ]).run()

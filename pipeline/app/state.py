@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -149,6 +150,20 @@ def pair_matrix(path: Path, frame: study_frame.StudyFrame, selection: Selection 
     """study_views.pair_matrix, kept per selection until the warehouse changes: clicking a cell or
     switching counts and lift redraws without counting again."""
     return _pair_matrix(str(path), file_version(path), frame.study["name"], frame.budget, selection, compare)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _computed(path: str, version: tuple, name: str, budget, key: str, args: tuple, _compute: Callable):
+    return _compute(_study(path, version, name).chosen(budget), **dict(args))
+
+
+def computed(path: Path, frame: study_frame.StudyFrame, compute: Callable, **args):
+    """compute(frame, **args), kept per study, budget choice and args until the warehouse changes: what
+    takes seconds (an embedding, an importance) is computed once per version of the study, not per render.
+    `args` must be hashable; the result is pickled into Streamlit's cache."""
+    key = f"{compute.__module__}.{compute.__qualname__}"
+    return _computed(str(path), file_version(path), frame.study["name"], frame.budget, key,
+                     tuple(sorted(args.items())), compute)
 
 
 def current_budget() -> str | float | None:

@@ -62,7 +62,7 @@ INACTIVE = "(inactive)"
 NOT_RECORDED = "not recorded"  # the dataset of a run that has none (imported logs often lack it)
 TOP = "top"  # the budget choice: each configuration's evaluation on the largest budget it reached
 SQL_DIR = Path(__file__).parent / "study_sql"
-METRICS = ("test_loss", "train_accuracy", "epochs", "budget", "bracket", "round", "sampled_as", "config_id",
+METRICS = ("loss", "test_loss", "train_accuracy", "epochs", "budget", "bracket", "round", "sampled_as", "config_id",
            "parameter_count", "flops_per_sample", "train_seconds", "inference_ms_per_image")
 # `run` is the row as a struct (the table's name used as a column): a macro cannot name columns of
 # its caller's table, and DuckDB folds $scale and reads only the column chosen. The scales are
