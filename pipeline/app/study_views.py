@@ -298,33 +298,16 @@ def runs_table(frame: StudyFrame, table: pl.DataFrame) -> pl.DataFrame:
 
 
 def run_values(frame: StudyFrame, *, scale: str = "raw", sample: int | None = None, seed: int = 0) -> pl.DataFrame:
-    """The finished runs (status ok, with an accuracy) with every parameter's own value, for analyses that
-    need values rather than option codes (correlations, embeddings).
+    """The finished runs (status ok, with an accuracy) with every hyperparameter's own value, for analyses
+    that need values rather than option codes (correlations, embeddings).
 
-    Columns: run_id, dataset, accuracy (on `scale`), loss, budget, then one column per hyperparameter of
-    frame.params named as the parameter (" (hyperparameter)" added where that is one of these five):
-    numbers as Float64 (a binned parameter's raw value, an option's value), categories as String, null
-    where the parameter is inactive. `sample`: at most that many runs, a uniform sample without
-    replacement that is the same for the same seed and study (DuckDB's reservoir sample).
+    Columns: run_id, dataset, accuracy (on `scale`), loss, budget, then the hyperparameters as readable()
+    names them: numbers as numbers (a binned parameter's raw value, an option's value), categories as
+    strings, null where the parameter is inactive. `sample`: at most that many runs, a uniform sample
+    without replacement that is the same for the same seed and study (DuckDB's reservoir sample).
     """
     columns = ["run_id", "dataset", "accuracy_on($scale, study) as accuracy", "loss", "budget"]
-    columns += [p.value if p.binned else p.code for p in frame.params if not p.run_column]
+    columns += [p.value if p.binned else p.code for p in frame.params[1:] if not p.run_column]
     clause = "" if sample is None else f"using sample reservoir({int(sample)} rows) repeatable ({int(seed)})"
-    runs = frame.query("run_values", {"scale": as_scale(scale)}, columns=", ".join(columns), sample=clause)
-    values = []
-    for p in frame.params:
-        if p.run_column or p.index == 0:  # budget and dataset are run columns already
-            continue
-        name = p.name if p.name not in _RUN_VALUE_COLUMNS else f"{p.name} (hyperparameter)"
-        if p.binned:
-            values.append(pl.col(p.value).cast(pl.Float64).alias(name))
-            continue
-        numeric = all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in p.options)
-        mapping = pl.Series(list(p.options), dtype=pl.Float64 if numeric else pl.String)
-        code = pl.col(p.code).cast(pl.Int64)
-        values.append(pl.when(code < len(p.options)).then(code).otherwise(None)
-                      .replace_strict(range(len(p.options)), mapping, default=None).alias(name))
-    return runs.select(*_RUN_VALUE_COLUMNS, *values)
-
-
-_RUN_VALUE_COLUMNS = ("run_id", "dataset", "accuracy", "loss", "budget")
+    return readable(frame, frame.query("run_values", {"scale": as_scale(scale)}, columns=", ".join(columns),
+                                       sample=clause))

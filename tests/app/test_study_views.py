@@ -306,3 +306,34 @@ def test_labels_never_merge_distinct_values():
     assert _distinct_labels([1e-4, 1.0001e-4]) == ("0.0001", "0.00010001")
     values = [0.5 + i * 1e-9 for i in range(12)]
     assert len(set(_distinct_labels(values))) == 12
+
+
+@pytest.mark.parametrize("scale", ["raw", "rank"])
+def test_run_values_are_each_runs_stored_values(loaded, scale):
+    """What correlations and embeddings read: every finished run once, each hyperparameter's stored value
+    (a number as value_num, a category as its text, absent as null), the accuracy on the scale asked."""
+    path, frame = loaded
+    values = study_views.run_values(frame, scale=scale)
+    name = frame.study["name"]
+    finished = sql(path, "select r.run_id, r.dataset, r.test_accuracy from runs r join studies s using (study_id) "
+                         "where s.name = ? and r.status = 'ok' and r.test_accuracy is not null order by 1", [name])
+    assert list(values["run_id"]) == [r for r, _, _ in finished]
+    assert list(values["dataset"]) == [d for _, d, _ in finished]
+    if scale == "raw":
+        assert list(values["accuracy"]) == [a for _, _, a in finished]
+    else:  # scipy's average rank within the dataset, (rank - 0.5) / n
+        frame_ = pl.DataFrame(finished, schema=["run_id", "dataset", "accuracy"], orient="row")
+        for (dataset,), part in frame_.group_by("dataset"):
+            expected = (stats.rankdata(part["accuracy"]) - 0.5) / part.height
+            got = values.filter(pl.col("dataset") == dataset).sort("run_id")["accuracy"].to_numpy()
+            np.testing.assert_allclose(got, expected[np.argsort(part["run_id"].to_numpy())], rtol=0, atol=1e-12)
+    stored = {(run_id, hp): (number, text) for run_id, hp, text, number in sql(
+        path, "select run_id, name, value, value_num from hyperparameters")}
+    names = [p.name for p in frame.params[1:] if not p.run_column]
+    for row in values.iter_rows(named=True):
+        for hp in names:
+            number, text = stored.get((row["run_id"], hp), (None, None))
+            assert row[hp] == (number if values.schema[hp] == pl.Float64 else text), (row["run_id"], hp)
+    sample = study_views.run_values(frame, scale=scale, sample=10, seed=3)
+    assert sample.height == 10 and set(sample["run_id"]) <= set(values["run_id"])
+    assert sample.equals(study_views.run_values(frame, scale=scale, sample=10, seed=3))  # the same for a seed
