@@ -1,9 +1,274 @@
-"""Sweep: being built (issue 12)."""
+"""Sweep: what did a BOHB / Hyperband / random-search sweep run, which brackets and picks found the good
+configurations, and can its small budgets be trusted?
 
+Every view reads the sweep's evaluations from the named queries pipeline/warehouse/sql/sweep_*.sql (frames:
+pipeline/app/sweep_views.py, charts: sweep_charts.py, statistics: pipeline/analysis/sweeps.py). A click on a
+bracket's line selects that bracket's configurations for the scatter and the data panel below it (session
+state `sweep.brackets`), a brush on the scatter narrows the data panel (`sweep.scatter`). The scatter and the
+data panel show the sidebar's budget choice; the tests and the budget check always use every evaluation.
+"""
+
+import functools
+import io
+
+import polars as pl
 import streamlit as st
 
-from pipeline.app.state import sidebar
+from pipeline.analysis import sweeps
+from pipeline.app import study_views, sweep_charts, sweep_views
+from pipeline.app.state import STUDY_KEY, cached_query, computed, current_budget, sidebar, study_or_stop
+from pipeline.app.study_frame import TOP
 
-sidebar()
-st.title("Sweep")
-st.info("This page is being built.")
+UNITS = {"epochs": "epochs", "data_fraction": "share of the training data"}
+
+
+def _overview(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, unit: str) -> None:
+    overview = cached_query(path, "sweep_overview", {"study": name}).row(0, named=True)
+    counts = sweep_views.counts(runs)
+    low, high, eta = sweep_views.budget_plan(settings, runs)
+    st.markdown(f"**Optimizer:** {sweep_views.optimizer_name(kind, settings, runs)} · **budgets** {low:g} to "
+                f"{high:g} {unit}" + (f", eta = {eta:g}" if eta else " (eta not recorded)"))
+    top = st.columns(4)
+    top[0].metric("Configurations", f"{counts['configs']:,}")
+    top[1].metric("Evaluations", f"{counts['evaluations']:,}",
+                  help="A configuration promoted to a larger budget is evaluated again: one evaluation per budget.")
+    top[2].metric("Wall time", sweep_views.wall_time(overview["wall_seconds"]),
+                  help="From the first evaluation submitted (or started) to the last one finished.")
+    top[3].metric("Workers", f"{overview['workers']:,}", help="Distinct worker processes (host:pid) that ran it.")
+    bottom = st.columns(4)
+    bottom[0].metric("Finished (ok)", f"{counts['ok']:,}")
+    bottom[1].metric("Diverged", f"{counts['diverged']:,}")
+    bottom[2].metric("Failed", f"{counts['failed']:,}")
+    best = overview["best_accuracy"]
+    bottom[3].metric("Best test accuracy", "none" if best is None else f"{best:.3f}")
+    if best is not None:
+        config = cached_query(path, "sweep_config", {"run_id": overview["best_run_id"]})
+        values = sweep_views.config_text(config)
+        st.markdown(f"**Best configuration** {overview['best_config_id'] or ''} (on budget "
+                    f"{overview['best_budget']:g} {unit}): {values or 'no hyperparameters recorded'}")
+    space, fixed = sweep_views.space_table(overview["search_space"])
+    with st.expander(f"Search space: {space.height} hyperparameters", expanded=False):
+        st.dataframe(space, hide_index=True, width="stretch")
+        if fixed:
+            st.caption("Fixed for every network: " + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".")
+        if kind == "import":
+            st.caption("An imported log does not hold its space: these are the ranges its configurations covered, "
+                       "and conditions are not known.")
+
+
+def _schedule(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, unit: str) -> None:
+    rounds = sweep_views.schedule(cached_query(path, "sweep_schedule", {"study": name}), kind, settings, runs)
+    table = sweep_views.schedule_by_bracket(rounds)
+    st.subheader("Planned schedule and what ran")
+    states = table["state"].value_counts().sort("state")
+    summary = ", ".join(f"{n:,} {state}" for state, n in states.iter_rows())
+    st.write(f"Evaluations done / planned in each bracket (row) and budget ({unit}, column); {table.height:,} "
+             f"brackets: {summary}. A partial bracket stopped before its plan was done; a round's evaluations "
+             "include failed and diverged ones.")
+    if kind == "random_search":
+        st.caption("hpbandster's random search runs each bracket as one round on the largest budget, its "
+                   "configurations all sampled at random.")
+    st.dataframe(table.fill_null(""), hide_index=True, width="stretch",
+                 column_config={"s": st.column_config.NumberColumn("s", help="halvings the bracket starts with")})
+
+
+def _brackets(name: str, kind: str, path, unit: str) -> list[int]:
+    """The bracket chart; returns the brackets clicked (none: every bracket)."""
+    st.subheader("Brackets")
+    statistic = st.radio("Accuracy per round", list(sweep_views.STATISTICS), horizontal=True, key="sweep.statistic",
+                         format_func=lambda s: f"{s} test accuracy",
+                         help="Mean: how a bracket's whole round did. Max: its best configuration, the one to "
+                              "take forward.")
+    points = sweep_views.bracket_points(cached_query(path, "sweep_brackets", {"study": name}), statistic, kind)
+    if points.is_empty():
+        st.info("No evaluation of this sweep has finished with a test accuracy yet.")
+        return []
+    if kind == "random_search":
+        st.caption("Random search has one round per bracket: each bracket is one point on the largest budget.")
+    st.caption(f"The {statistic} test accuracy of each bracket's finished evaluations in each round (n in the "
+               f"tooltip), one line per bracket. Click a line to select its configurations below; double-click to "
+               f"select every bracket again.")
+    event = st.altair_chart(sweep_charts.bracket_lines(points, statistic=statistic, unit=unit), on_select="rerun",
+                            key="sweep.brackets", width="stretch")
+    picked = sorted({int(p["bracket"]) for p in (event or {}).get("selection", {}).get(sweep_charts.BRACKET) or []
+                     if p.get("bracket") is not None})
+    return picked
+
+
+def _budget_words(budget, unit: str) -> str:
+    if budget == TOP:
+        return "each configuration on the largest budget it reached (sidebar)"
+    if budget is None:
+        return "every evaluation"
+    return f"budget {budget:g} {unit} only (sidebar)"
+
+
+def _scatter(kind: str, shown: pl.DataFrame, picked: list[int], unit: str) -> dict | None:
+    """The loss-accuracy scatter and the brushed shares; returns the brush ({"loss": .., "accuracy": ..})."""
+    st.subheader("Loss and accuracy by how configurations were sampled")
+    where = f"bracket {', '.join(map(str, picked))}" if picked else "every bracket"
+    points = sweep_views.scatter_points(shown)
+    if points.is_empty():
+        st.info(f"No finished evaluation with a loss in {where} at {_budget_words(current_budget(), unit)}.")
+        return None
+    sampled = f"; drawn: a random {points.height:,} of them" if points.height < shown.height else ""
+    st.caption(f"{shown.height:,} finished evaluations of {where}, {_budget_words(current_budget(), unit)}"
+               f"{sampled}. Brush to compare the sampling kinds' shares in the brushed set with their shares "
+               "among all shown.")
+    loss_title = ("loss (1 − validation accuracy)" if kind != "import" else "logged loss (minimized)")
+    kinds = tuple(k for k in sweep_views.SAMPLING_KINDS if k in set(points["sampled_as"].to_list()))
+    event = st.altair_chart(sweep_charts.loss_accuracy(points, loss_title=loss_title, kinds=kinds),
+                            on_select="rerun", key="sweep.scatter", width="stretch")
+    brush = (event or {}).get("selection", {}).get(sweep_charts.BRUSH) or None
+    brushed = sweep_views.in_brush(shown, brush)
+    shares = sweep_views.sampling_shares(shown, brushed)
+    if brush:
+        st.altair_chart(sweep_charts.sampling_shares(shares), width="stretch")
+        st.caption(f"In the brush: {brushed.height:,} of {shown.height:,} evaluations (all shown, not only those "
+                   "drawn).")
+    else:
+        st.caption("Shares among all shown: " + ", ".join(
+            f"{row['sampling']} {row['share_shown']:.0%} ({row['n_shown']:,})" for row in shares.iter_rows(named=True)))
+    return brush
+
+
+def _sampling_test(kind: str, runs: pl.DataFrame) -> None:
+    finished = sweep_views.finished(runs)
+    if not (finished["origin"] == "model_based").any():
+        why = {"hyperband": "Hyperband samples every configuration at random",
+               "random_search": "random search samples every configuration at random"}.get(
+            kind, "this sweep holds no model-based pick")
+        st.info(f"Do model-based picks beat random ones? Not a question here: {why}, so there are no model-based "
+                "picks to compare.")
+        return
+    tests = sweeps.sampling_tests(finished)
+    st.markdown("**Do model-based picks beat random ones?** Compared at the same budget, by how each configuration "
+                "was first sampled (a promoted configuration keeps its origin).")
+    shown = tests.select(
+        pl.col("budget"), pl.col("n_model_based").alias("n model-based"), pl.col("n_random").alias("n random"),
+        pl.col("median_model_based").alias("median model-based"), pl.col("median_random").alias("median random"),
+        pl.col("effect").alias("P(model-based > random)"), "p", "q")
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "budget": st.column_config.NumberColumn(format="%g"),
+        "median model-based": st.column_config.NumberColumn(format="%.3f"),
+        "median random": st.column_config.NumberColumn(format="%.3f"),
+        "P(model-based > random)": st.column_config.NumberColumn(
+            format="%.2f", help="Common-language effect size U / (n1 n2): the chance that a model-based pick beats "
+                                "a random one at this budget (ties count half); 0.5 is no difference."),
+        "p": st.column_config.NumberColumn(format="%.2g"), "q": st.column_config.NumberColumn(format="%.2g")})
+    verdict = []
+    for row in tests.iter_rows(named=True):
+        if not row["tested"]:
+            continue
+        word = ("better" if row["better"] else "worse" if row["worse"] else
+                "not different beyond a small effect" if row["significant"] else "not significantly different")
+        verdict.append(f"budget {row['budget']:g}: model-based picks {word} (P = {row['effect']:.2f}, "
+                       f"q = {row['q']:.2g}, n = {row['n_model_based']:,} + {row['n_random']:,})")
+    st.caption(f"Test: {sweeps.SAMPLING_TEST_NAME}; a budget is tested when each kind has at least "
+               f"{sweeps.MIN_GROUP} finished evaluations; better or worse needs q < 0.05 and P ≥ {sweeps.MIN_EFFECT} "
+               f"(or ≤ {1 - sweeps.MIN_EFFECT:.2f}). " + ("; ".join(verdict) + "." if verdict else
+                                                          "No budget has enough evaluations of both kinds."))
+
+
+def _budget_check(runs: pl.DataFrame, unit: str) -> None:
+    st.subheader("Budget check")
+    finished = sweep_views.finished(runs)
+    if finished["budget"].n_unique() < 2:
+        st.info("Every finished evaluation of this sweep is on one budget, so there is no lower budget to check "
+                "against a higher one.")
+        return
+    correlations = sweeps.budget_correlations(finished)
+    st.write("Does a low budget rank configurations as the next budget does? Spearman's rho over the "
+             "configurations evaluated on both (1: the same order, 0: no relation).")
+    st.dataframe(correlations.select(
+        pl.format("{} → {}", *[pl.col(c).map_elements(lambda b: f"{b:g}", return_dtype=pl.String)
+                               for c in ("lower", "higher")]).alias(f"budgets ({unit})"),
+        pl.col("n").alias("configurations on both"), pl.col("rho").alias("Spearman rho"), "p", "q"),
+        hide_index=True, width="stretch", column_config={
+            "Spearman rho": st.column_config.NumberColumn(format="%.2f"),
+            "p": st.column_config.NumberColumn(format="%.2g"), "q": st.column_config.NumberColumn(format="%.2g")})
+    st.caption(f"Test: {sweeps.CORRELATION_TEST_NAME}; needs at least {sweeps.MIN_PAIRS} configurations on both "
+               "budgets. Promoted configurations are the better ones of their round, so rho is over a narrowed "
+               "range and tends to be lower than over all configurations.")
+    paired = sweeps.largest_vs_next(finished)
+    if paired is None or paired["n"] == 0:
+        st.info("No configuration was evaluated on both the largest budget and the one below it.")
+        return
+    text = (f"**Did the largest budget ({paired['largest']:g} {unit}) buy anything over {paired['next']:g}?** "
+            f"Over the {paired['n']:,} configurations evaluated on both, test accuracy changed by "
+            f"{paired['mean_difference']:+.3f} on average")
+    if paired["low"] is not None:
+        text += f" (95 % interval {paired['low']:+.3f} to {paired['high']:+.3f})"
+    text += f", median {paired['median_difference']:+.3f}; {paired['improved']:.0%} improved."
+    if paired["p"] is not None:
+        text += (f" {sweeps.PAIRED_TEST_NAME}: p = {paired['p']:.2g}, rank-biserial effect "
+                 f"{paired['rank_biserial']:+.2f} (+1: every configuration improved).")
+    else:
+        text += f" Too few pairs (or no change) for a test (needs {sweeps.MIN_PAIRS})."
+    st.markdown(text)
+
+
+def _export(table: pl.DataFrame, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    table.write_csv(buffer) if fmt == "csv" else table.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _data_panel(path, name: str, selected: pl.DataFrame, what: str) -> None:
+    st.subheader("Data")
+    frame = study_or_stop(path)
+    values = computed(path, frame, study_views.run_values, scale="raw")
+    table = sweep_views.data_panel(selected, values)
+    if table.is_empty():
+        st.info(f"No finished evaluation in {what}.")
+        return
+    limit = study_views.TABLE_LIMIT
+    st.caption(f"{table.height:,} finished evaluations: {what}; best first"
+               + (f", the first {limit:,} shown" if table.height > limit else "")
+               + ". Click a column to sort; downloads hold every one.")
+    st.dataframe(table.head(limit), hide_index=True, width="stretch", column_config={
+        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f"),
+        "loss": st.column_config.NumberColumn("loss", format="%.4f"),
+        "budget": st.column_config.NumberColumn("budget", format="%g"),
+        "sampled_as": st.column_config.TextColumn("sampled as")})
+    left, right = st.columns(2)
+    left.download_button("Download CSV", functools.partial(_export, table, "csv"), file_name=f"{name}-sweep.csv",
+                         mime="text/csv", on_click="ignore", key="sweep.download_csv")
+    right.download_button("Download Parquet", functools.partial(_export, table, "parquet"),
+                          file_name=f"{name}-sweep.parquet", mime="application/vnd.apache.parquet",
+                          on_click="ignore", key="sweep.download_parquet")
+
+
+def render() -> None:
+    path = sidebar()
+    st.title("Sweep")
+    st.write("What this hyperparameter sweep ran against its plan, which brackets and which way of sampling found "
+             "the good configurations, and whether its small budgets ranked configurations as the large ones did.")
+    name = st.session_state.get(STUDY_KEY)
+    if not name:
+        study_or_stop(path)  # says what to do with a warehouse that holds no study
+    raw = cached_query(path, "sweep_runs", {"study": name})
+    overview = cached_query(path, "sweep_overview", {"study": name})
+    kind = overview["kind"][0] if overview.height else None
+    if raw.is_empty():
+        what = "an ensemble" if kind == "ensemble" else "a study without budgets"
+        st.info(f"Study '{name}' is {what}: its runs have no brackets or budgets, so there is no sweep to show. "
+                "This page shows BOHB, Hyperband and random-search sweeps (`python -m pipeline.bohb`) and imported "
+                "hpbandster logs (`python -m pipeline.importers hpbandster`); pick one in the sidebar.")
+        return
+    settings = sweep_views.settings_of(overview)
+    unit = UNITS.get(settings.get("budget_resource"), "epochs" if kind != "import" else "budget units")
+    runs = sweep_views.evaluations(raw, kind)
+    _overview(name, kind, settings, runs, path, unit)
+    _schedule(name, kind, settings, runs, path, unit)
+    picked = _brackets(name, kind, path, unit)
+    shown = sweep_views.finished(sweep_views.chosen(sweep_views.in_brackets(runs, picked), current_budget()))
+    brush = _scatter(kind, shown, picked, unit)
+    _sampling_test(kind, runs)
+    _budget_check(runs, unit)
+    where = f"bracket {', '.join(map(str, picked))}" if picked else "every bracket"
+    what = f"{where}, {_budget_words(current_budget(), unit)}" + (", inside the brush" if brush else "")
+    _data_panel(path, name, sweep_views.in_brush(shown, brush), what)
+
+
+render()

@@ -1,0 +1,237 @@
+"""What the Sweep page shows, as frames: built from its named queries (pipeline/warehouse/sql/sweep_*.sql), no
+Streamlit here.
+
+A sweep study is any study whose runs have budgets: our BOHB, Hyperband and random-search sweeps and imported
+hpbandster logs. hpbandster's random search runs every iteration ("bracket") as one round of
+budget_per_iteration // max_budget configurations, each sampled at random and evaluated on the largest budget
+only; the warehouse may hold such a sweep with Hyperband's round numbers, plan and `promoted` labels, so
+`evaluations` and `schedule` read a random-search study as what it ran (round 0, random, its own plan).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import polars as pl
+
+from pipeline.app.study_frame import TOP
+from pipeline.core import hyperband
+
+SAMPLING_KINDS = ("random", "model_based", "promoted")
+SAMPLING_NAMES = {"random": "random", "model_based": "model-based", "promoted": "promoted"}
+OPTIMIZERS = {"bohb": "BOHB", "hyperband": "Hyperband", "random_search": "random search"}
+STATISTICS = {"mean": "mean_accuracy", "max": "max_accuracy"}  # the bracket chart's toggle -> sweep_brackets column
+MAX_POINTS = 5_000  # points the scatter draws; brushed shares are counted over every evaluation shown
+
+
+def settings_of(overview: pl.DataFrame) -> dict:
+    return json.loads(overview["settings"][0] or "{}")
+
+
+def optimizer_name(kind: str, settings: dict, runs: pl.DataFrame) -> str:
+    """The optimizer as a person names it; for an import, what the log says or what its picks suggest."""
+    if kind in OPTIMIZERS:
+        return OPTIMIZERS[kind]
+    if settings.get("optimizer"):
+        return str(OPTIMIZERS.get(settings["optimizer"], settings["optimizer"]))
+    model_based = int((runs["sampled_as"] == "model_based").sum())
+    if model_based:
+        return f"not recorded (hpbandster log with {model_based:,} model-based picks: BOHB)"
+    return "not recorded (hpbandster log without model-based picks: Hyperband or random search)"
+
+
+def budget_plan(settings: dict, runs: pl.DataFrame) -> tuple[float, float, float | None]:
+    """(min budget, max budget, eta) from the study's settings, else the budgets its runs had (eta unknown)."""
+    low = settings.get("min_budget", runs["budget"].min())
+    high = settings.get("max_budget", runs["budget"].max())
+    return float(low), float(high), (float(settings["eta"]) if settings.get("eta") else None)
+
+
+def random_search_configs(min_budget: float, max_budget: float, eta: float) -> int:
+    """Configurations per iteration of hpbandster's RandomSearch: budget_per_iteration // max_budget, where
+    budget_per_iteration = sum over the Hyperband budgets b_i (largest first) of b_i * eta**i."""
+    ladder = hyperband.budgets(min_budget, max_budget, eta)[::-1]
+    return int(sum(b * eta**i for i, b in enumerate(ladder)) // max_budget)
+
+
+def evaluations(runs: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """The sweep_runs rows with `accuracy` (test accuracy), as the page reads them: a random-search study's
+    evaluations are round 0, sampled (and originally sampled) at random."""
+    runs = runs.with_columns(accuracy=pl.col("test_accuracy"))
+    if kind == "random_search":
+        runs = runs.with_columns(round=pl.lit(0, pl.Int32), sampled_as=pl.lit("random"), origin=pl.lit("random"))
+    return runs
+
+
+def finished(runs: pl.DataFrame) -> pl.DataFrame:
+    return runs.filter((pl.col("status") == "ok") & pl.col("accuracy").is_not_null())
+
+
+def counts(runs: pl.DataFrame) -> dict[str, int]:
+    return {"configs": runs["config_id"].n_unique(), "evaluations": runs.height,
+            **{status: int((runs["status"] == status).sum()) for status in ("ok", "diverged", "failed")}}
+
+
+def space_table(search_space: str | None) -> tuple[pl.DataFrame, dict]:
+    """The search space as rows (hyperparameter, values, scale, active when) and its fixed values."""
+    space = json.loads(search_space or "{}")
+    fixed = space.pop("fixed", {}) if isinstance(space.get("fixed"), dict) else {}
+    rows = []
+    for name, spec in space.items():
+        if not isinstance(spec, dict):
+            continue
+        if "choices" in spec:
+            values, scale = ", ".join(str(c) for c in spec["choices"]), "categorical"
+        else:
+            values = f"{_number(spec.get('low'))} to {_number(spec.get('high'))}"
+            scale = ("integer, " if spec.get("integer") else "") + ("log" if spec.get("log") else "linear")
+        when = "; ".join(f"{parent} in {{{', '.join(str(v) for v in options)}}}"
+                         for parent, options in (spec.get("when") or {}).items())
+        rows.append({"hyperparameter": name, "values": values, "scale": scale, "active when": when or "always"})
+    schema = {"hyperparameter": pl.String, "values": pl.String, "scale": pl.String, "active when": pl.String}
+    return pl.DataFrame(rows, schema=schema), fixed
+
+
+def _number(value) -> str:
+    return "?" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def schedule(plan_done: pl.DataFrame, kind: str, settings: dict, runs: pl.DataFrame) -> pl.DataFrame:
+    """sweep_schedule per bracket and round, with state: complete, partial (fewer done than planned), not run,
+    or unplanned (a round the stored plan does not hold). A random-search study gets its own plan (one round
+    per bracket, on the largest budget) in place of the Hyperband plan it may have stored."""
+    if kind == "random_search" and settings.get("eta"):
+        low, high, eta = budget_plan(settings, runs)
+        planned = random_search_configs(low, high, eta)
+        done = (runs.group_by("bracket").agg(
+            pl.len().alias("done"), *[(pl.col("status") == s).sum().alias(s) for s in ("ok", "diverged", "failed")])
+            .with_columns(pl.col("done", "ok", "diverged", "failed").cast(pl.Int64)))
+        brackets = pl.DataFrame({"bracket": sorted(set(plan_done["bracket"].to_list()) | set(done["bracket"]))},
+                                schema={"bracket": pl.Int32})
+        plan_done = (brackets.join(done, on="bracket", how="left")
+                     .with_columns(bracket_s=pl.lit(0, pl.Int32), round=pl.lit(0, pl.Int32), budget=pl.lit(high),
+                                   planned=pl.lit(planned, pl.Int64))
+                     .with_columns(pl.col("done", "ok", "diverged", "failed").fill_null(0))
+                     .select(plan_done.columns))
+    state = (pl.when(pl.col("planned").is_null()).then(pl.lit("unplanned"))
+             .when(pl.col("done") == 0).then(pl.lit("not run"))
+             .when(pl.col("done") < pl.col("planned")).then(pl.lit("partial"))
+             .otherwise(pl.lit("complete")))
+    return plan_done.with_columns(state=state).sort("bracket", "round")
+
+
+def schedule_by_bracket(rounds: pl.DataFrame) -> pl.DataFrame:
+    """One row per bracket: s, 'done / planned' under each budget (empty where the bracket has no such round),
+    and the bracket's state (complete, partial, not run, unplanned rounds)."""
+    cells = rounds.with_columns(
+        cell=pl.format("{} / {}", pl.col("done"), pl.col("planned").cast(pl.String).fill_null("–")),
+        column=pl.format("budget {}", pl.col("budget").map_elements(_budget_label, return_dtype=pl.String)))
+    order = [f"budget {_budget_label(b)}" for b in sorted(set(rounds["budget"].to_list()))]
+    wide = cells.pivot("column", index=["bracket", "bracket_s"], values="cell").sort("bracket")
+    states = rounds.group_by("bracket").agg(
+        pl.when(pl.col("state").eq("unplanned").any()).then(pl.lit("rounds beyond the plan"))
+        .when(pl.col("state").eq("not run").all()).then(pl.lit("not run"))
+        .when(pl.col("state").is_in(["partial", "not run"]).any()).then(pl.lit("partial"))
+        .otherwise(pl.lit("complete")).alias("state"))
+    return (wide.join(states, on="bracket").rename({"bracket_s": "s"})
+            .select("bracket", "s", *[c for c in order if c in wide.columns], "state"))
+
+
+def _budget_label(budget: float) -> str:
+    return f"{budget:.4g}"
+
+
+def bracket_points(brackets: pl.DataFrame, statistic: str, kind: str) -> pl.DataFrame:
+    """sweep_brackets rows that have a finished evaluation, with `value` = the statistic (mean or max) and
+    `stage`, the budget's position on the study's budget ladder (the x of the bracket chart)."""
+    if kind == "random_search":
+        brackets = brackets.with_columns(round=pl.lit(0, pl.Int32), bracket_s=pl.lit(0, pl.Int32))
+    ladder = sorted(set(brackets["budget"].to_list()))
+    return (brackets.filter(pl.col("n") > 0)
+            .with_columns(value=pl.col(STATISTICS[statistic]),
+                          stage=pl.col("budget").replace_strict(ladder, list(range(len(ladder))),
+                                                                return_dtype=pl.Int64),
+                          budget_label=pl.col("budget").map_elements(_budget_label, return_dtype=pl.String)))
+
+
+def chosen(runs: pl.DataFrame, budget: str | float | None) -> pl.DataFrame:
+    """The evaluations of the sidebar's budget choice: TOP (each configuration on the largest budget it reached),
+    one budget, or every evaluation (None)."""
+    if budget == TOP:
+        return runs.filter(pl.col("largest"))
+    if budget is None:
+        return runs
+    return runs.filter(pl.col("budget") == float(budget))
+
+
+def in_brackets(runs: pl.DataFrame, brackets: list[int]) -> pl.DataFrame:
+    """The evaluations of the configurations sampled in these brackets (every one when none are given)."""
+    return runs.filter(pl.col("bracket").is_in(brackets)) if brackets else runs
+
+
+def in_brush(runs: pl.DataFrame, brush: dict | None) -> pl.DataFrame:
+    """The evaluations inside a brush on the loss-accuracy scatter: {"loss": [lo, hi], "accuracy": [lo, hi]},
+    either may be missing; an evaluation without a loss or an accuracy is outside any brush."""
+    if not brush:
+        return runs
+    condition = pl.lit(True)
+    for column in ("loss", "accuracy"):
+        if column in brush and len(brush[column]) == 2:
+            low, high = sorted(float(v) for v in brush[column])
+            condition &= pl.col(column).is_between(low, high)
+    return runs.filter(condition.fill_null(False))
+
+
+def sampling_shares(shown: pl.DataFrame, brushed: pl.DataFrame) -> pl.DataFrame:
+    """Per sampling kind: evaluations in the brush and shown overall, and their shares of each (0..1)."""
+    def tally(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        total = max(frame.height, 1)
+        return (frame.group_by("sampled_as").agg(pl.len().cast(pl.Int64).alias(f"n_{name}"))
+                .with_columns((pl.col(f"n_{name}") / total).alias(f"share_{name}")))
+    kinds = pl.DataFrame({"sampled_as": list(SAMPLING_KINDS)})
+    return (kinds.join(tally(brushed, "brushed"), on="sampled_as", how="left")
+            .join(tally(shown, "shown"), on="sampled_as", how="left")
+            .with_columns(pl.col("n_brushed", "n_shown").fill_null(0),
+                          pl.col("share_brushed", "share_shown").fill_null(0.0))
+            .filter(pl.col("n_shown") > 0)
+            .with_columns(sampling=pl.col("sampled_as").replace_strict(SAMPLING_NAMES)))
+
+
+def scatter_points(shown: pl.DataFrame, limit: int = MAX_POINTS) -> pl.DataFrame:
+    """The finished evaluations with a loss, at most `limit` of them (a uniform sample, the same every time)."""
+    points = shown.filter(pl.col("loss").is_not_null() & pl.col("loss").is_finite() & pl.col("accuracy").is_not_null())
+    if points.height > limit:
+        points = points.sample(n=limit, seed=0)
+    return points.select("run_id", "config_id", "bracket", "round", "budget", "sampled_as", "loss", "accuracy")
+
+
+def data_panel(selected: pl.DataFrame, values: pl.DataFrame) -> pl.DataFrame:
+    """The selected evaluations with every hyperparameter (study_views.run_values rows, joined by run_id), best
+    first: bracket, round, budget, sampling kind, loss, test accuracy, status, then the hyperparameters."""
+    hyperparameters = values.drop([c for c in ("dataset", "accuracy", "loss", "budget") if c in values.columns])
+    table = selected.select("run_id", "config_id", "bracket", "round", "budget", "sampled_as", "loss",
+                            pl.col("accuracy").alias("test_accuracy"), "status")
+    return (table.join(hyperparameters, on="run_id", how="left")
+            .sort("test_accuracy", descending=True, nulls_last=True))
+
+
+def config_text(config: pl.DataFrame) -> str:
+    """A configuration (sweep_config rows: name, value) as "name = value, ...", numbers to 4 significant digits."""
+    def shown(value: str) -> str:
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return f"{number:.4g}" if math.isfinite(number) and "." in value else value
+    return ", ".join(f"{name} = {shown(value)}" for name, value in config.iter_rows())
+
+
+def wall_time(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "not recorded"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
