@@ -34,7 +34,8 @@ def _overview(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, un
                   help="A configuration promoted to a larger budget is evaluated again: one evaluation per budget.")
     top[2].metric("Wall time", sweep_views.wall_time(overview["wall_seconds"]),
                   help="From the first evaluation submitted (or started) to the last one finished.")
-    top[3].metric("Workers", f"{overview['workers']:,}", help="Distinct worker processes (host:pid) that ran it.")
+    top[3].metric("Workers", f"{overview['workers']:,}" if overview["workers"] else "not recorded",
+                  help="Distinct worker processes (host:pid) that ran it.")
     bottom = st.columns(4)
     bottom[0].metric("Finished (ok)", f"{counts['ok']:,}")
     bottom[1].metric("Diverged", f"{counts['diverged']:,}")
@@ -54,6 +55,9 @@ def _overview(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, un
         if kind == "import":
             st.caption("An imported log does not hold its space: these are the ranges its configurations covered, "
                        "and conditions are not known.")
+    if kind == "import":
+        st.caption("An imported log does not say what its budget measures (epochs, data, time): budgets are in the "
+                   "log's own units.")
 
 
 def _schedule(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, unit: str) -> None:
@@ -93,6 +97,12 @@ def _brackets(name: str, kind: str, path, unit: str) -> list[int]:
     picked = sorted({int(p["bracket"]) for p in (event or {}).get("selection", {}).get(sweep_charts.BRACKET) or []
                      if p.get("bracket") is not None})
     return picked
+
+
+def _p_text(column: str, spec: str = ".2g", name: str | None = None) -> pl.Expr:
+    """A p, q or effect as text, "not tested" where there is none (a bare null reads as None)."""
+    return (pl.col(column).map_elements(lambda v: format(v, spec), return_dtype=pl.String)
+            .fill_null("not tested").alias(name or column))
 
 
 def _budget_words(budget, unit: str) -> str:
@@ -147,15 +157,15 @@ def _sampling_test(kind: str, runs: pl.DataFrame) -> None:
     shown = tests.select(
         pl.col("budget"), pl.col("n_model_based").alias("n model-based"), pl.col("n_random").alias("n random"),
         pl.col("median_model_based").alias("median model-based"), pl.col("median_random").alias("median random"),
-        pl.col("effect").alias("P(model-based > random)"), "p", "q")
+        _p_text("effect", ".2f", "P(model-based > random)"), _p_text("p"), _p_text("q"))
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
         "budget": st.column_config.NumberColumn(format="%g"),
         "median model-based": st.column_config.NumberColumn(format="%.3f"),
         "median random": st.column_config.NumberColumn(format="%.3f"),
-        "P(model-based > random)": st.column_config.NumberColumn(
-            format="%.2f", help="Common-language effect size U / (n1 n2): the chance that a model-based pick beats "
+        "P(model-based > random)": st.column_config.TextColumn(
+            help="Common-language effect size U / (n1 n2): the chance that a model-based pick beats "
                                 "a random one at this budget (ties count half); 0.5 is no difference."),
-        "p": st.column_config.NumberColumn(format="%.2g"), "q": st.column_config.NumberColumn(format="%.2g")})
+        "q": st.column_config.TextColumn(help="Benjamini-Hochberg adjusted p over the budgets tested")})
     verdict = []
     for row in tests.iter_rows(named=True):
         if not row["tested"]:
@@ -183,10 +193,10 @@ def _budget_check(runs: pl.DataFrame, unit: str) -> None:
     st.dataframe(correlations.select(
         pl.format("{} → {}", *[pl.col(c).map_elements(lambda b: f"{b:g}", return_dtype=pl.String)
                                for c in ("lower", "higher")]).alias(f"budgets ({unit})"),
-        pl.col("n").alias("configurations on both"), pl.col("rho").alias("Spearman rho"), "p", "q"),
+        pl.col("n").alias("configurations on both"), pl.col("rho").alias("Spearman rho"), _p_text("p"),
+        _p_text("q")),
         hide_index=True, width="stretch", column_config={
-            "Spearman rho": st.column_config.NumberColumn(format="%.2f"),
-            "p": st.column_config.NumberColumn(format="%.2g"), "q": st.column_config.NumberColumn(format="%.2g")})
+            "Spearman rho": st.column_config.NumberColumn(format="%.2f")})
     st.caption(f"Test: {sweeps.CORRELATION_TEST_NAME}; needs at least {sweeps.MIN_PAIRS} configurations on both "
                "budgets. Promoted configurations are the better ones of their round, so rho is over a narrowed "
                "range and tends to be lower than over all configurations.")
@@ -257,7 +267,7 @@ def render() -> None:
                 "hpbandster logs (`python -m pipeline.importers hpbandster`); pick one in the sidebar.")
         return
     settings = sweep_views.settings_of(overview)
-    unit = UNITS.get(settings.get("budget_resource"), "epochs" if kind != "import" else "budget units")
+    unit = UNITS.get(settings.get("budget_resource"), "epochs" if kind != "import" else "units")
     runs = sweep_views.evaluations(raw, kind)
     _overview(name, kind, settings, runs, path, unit)
     _schedule(name, kind, settings, runs, path, unit)

@@ -5,7 +5,6 @@ scipy for the test). Selections are simulated as AppTest allows: the chart's eve
 from __future__ import annotations
 
 import io
-import math
 import shutil
 
 import polars as pl
@@ -178,10 +177,10 @@ def test_model_based_against_random_is_scipys_mann_whitney_at_the_same_budget(mo
         assert (record["n model-based"], record["n random"]) == (len(model), len(random))
         if min(len(model), len(random)) >= 5:
             u, p = stats.mannwhitneyu(model, random, alternative="two-sided")
-            assert record["p"] == pytest.approx(p)
-            assert record["P(model-based > random)"] == pytest.approx(u / (len(model) * len(random)))
+            assert float(record["p"]) == pytest.approx(p, rel=0.05)  # shown to 2 significant digits
+            assert float(record["P(model-based > random)"]) == pytest.approx(u / (len(model) * len(random)), abs=0.005)
             tested += 1
         else:
-            assert math.isnan(record["p"])
+            assert record["p"] == "not tested"
     assert tested >= 1 or study == IMPORTED
     assert "Mann-Whitney" in " ".join(c.value for c in at.caption)
