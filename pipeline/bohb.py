@@ -98,7 +98,8 @@ def load_sweep_space(config: SweepConfig) -> Space:
 
 def open_sweep(config: SweepConfig, space: Space, path: Path) -> tuple[int, int, int]:
     """Create or check the study and store its plan; returns (study_id, next bracket, next trial)."""
-    rounds = hyperband.plan(config.min_budget, config.max_budget, config.eta, config.iterations)
+    rounds = hyperband.plan(config.min_budget, config.max_budget, config.eta, config.iterations,
+                            optimizer=config.optimizer)
 
     def opened(con, study_id: int) -> tuple[int, int]:
         con.executemany(
@@ -183,7 +184,7 @@ class SweepLogger:
         config_id, budget = tuple(job.id), float(job.kwargs["budget"])
         bracket = config_id[0] + self.offset
         global_id = (bracket, *config_id[1:])  # as one uninterrupted run would have numbered it
-        round_ = hyperband.round_of(budget, bracket, c.min_budget, c.max_budget, c.eta)
+        planned = hyperband.round_in(budget, bracket, c.min_budget, c.max_budget, c.eta, optimizer=c.optimizer)
         if job.result is not None:
             record = dict(job.result["info"])
             for name in TIME_FIELDS:
@@ -195,11 +196,10 @@ class SweepLogger:
             record["started_at"], record["finished_at"] = (utc_from_unix(job.timestamps.get(k))
                                                            for k in ("started", "finished"))
         record.update(
-            trial=self.trial, bracket=bracket, round=round_, budget=budget, config_id=str(global_id),
-            bracket_s=hyperband.bracket_s(bracket, hyperband.max_sh_iter(c.min_budget, c.max_budget, c.eta)),
-            round_index=self._round_index(config_id, budget),
+            trial=self.trial, bracket=bracket, round=planned.round, budget=budget, config_id=str(global_id),
+            bracket_s=planned.s, round_index=self._round_index(config_id, budget),
             submitted_at=utc_from_unix(job.timestamps.get("submitted")),
-            sampled_as=hyperband.sampled_as(round_, self.infos.get(config_id)))
+            sampled_as=hyperband.sampled_as(planned.round, self.infos.get(config_id)))
         self.trial += 1
         self.done[bracket] = self.done.get(bracket, 0) + 1
         if record.get("loss") is not None and budget >= c.max_budget - 1e-9:
@@ -236,8 +236,8 @@ def run(config: SweepConfig):
         return None
     configspace = space.to_configspace(config.seed)
     warm = previous_result(path, study_id, space) if offset and config.optimizer == "bohb" else None
-    planned = sum(r.configs for r in hyperband.plan(config.min_budget, config.max_budget, config.eta, config.iterations)
-                  if r.bracket >= offset)
+    planned = sum(r.configs for r in hyperband.plan(config.min_budget, config.max_budget, config.eta, config.iterations,
+                                                    optimizer=config.optimizer) if r.bracket >= offset)
     run_id = f"sweep-{config.study}"
     settings = {"dataset": config.dataset, "data_spec": asdict(config.data_spec), "fixed": space.fixed,
                 "seed": config.seed, "budget_resource": space.budget, "epochs": config.epochs,
@@ -265,6 +265,7 @@ class ScheduleConfig:
     max_budget: float = flag(MISSING, "largest budget", bounds=limits.BUDGET)
     eta: float = flag(3.0, "successive-halving factor", bounds=limits.ETA)
     iterations: int | None = flag(None, "brackets (default: one per s)", bounds=limits.ITERATIONS)
+    optimizer: str = flag("bohb", "hpbandster optimizer whose plan to print", choices=tuple(OPTIMIZERS))
 
     def validate(self) -> None:
         problem = hyperband.plan_problem(self.min_budget, self.max_budget, self.eta)
@@ -276,7 +277,8 @@ def schedule(argv: list[str]) -> None:
     """python -m pipeline.bohb schedule --min-budget 1 --max-budget 81 --eta 3"""
     args = cli.parse(ScheduleConfig, argv, description="Print hpbandster's successive-halving plan.",
                      prog=f"{PROG} schedule")
-    print(hyperband.format_plan(hyperband.plan(args.min_budget, args.max_budget, args.eta, args.iterations)))
+    print(hyperband.format_plan(hyperband.plan(args.min_budget, args.max_budget, args.eta, args.iterations,
+                                               optimizer=args.optimizer)))
 
 
 def main(argv: list[str] | None = None) -> None:

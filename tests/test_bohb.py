@@ -28,6 +28,32 @@ def test_schedule_prints_hpbandsters_plan():
     ]
 
 
+@pytest.mark.parametrize("optimizer", ["hyperband", "bohb", "random_search"])
+@pytest.mark.parametrize("budgets", [(1, 81, 3), (1, 9, 3), (2, 50, 2.5)])
+def test_plan_is_what_hpbandsters_optimizer_runs(optimizer, budgets, monkeypatch):
+    """Our plan, bracket by bracket, against the successive-halving iterations hpbandster's own optimizer makes
+    (its master's nameserver and dispatcher are left out: only the plan is asked for)."""
+    import ConfigSpace as CS
+    from hpbandster.core.master import Master
+
+    def plan_only(self, config_generator=None, **kwargs):
+        self.config, self.config_generator = {}, config_generator
+
+    monkeypatch.setattr(Master, "__init__", plan_only)
+    low, high, eta = budgets
+    space = CS.ConfigurationSpace(seed=0)
+    space.add(CS.UniformFloatHyperparameter("x", 0.0, 1.0))
+    master = bohb.OPTIMIZERS[optimizer](configspace=space, eta=eta, min_budget=low, max_budget=high)
+    planned = hyperband.plan(low, high, eta, 7, optimizer=optimizer)
+    for bracket in range(7):
+        iteration = master.get_next_iteration(bracket)
+        rounds = [r for r in planned if r.bracket == bracket]
+        assert [int(n) for n in iteration.num_configs] == [r.configs for r in rounds]
+        assert [float(b) for b in iteration.budgets] == pytest.approx([r.budget for r in rounds])
+    if optimizer == "random_search":  # no halving: one round on the max budget, s = 0
+        assert {(r.s, r.round, r.budget) for r in planned} == {(0, 0, float(high))}
+
+
 def test_schedule_refuses_nonsense():
     result = run_cli("-m", "pipeline.bohb", "schedule", "--min-budget", "9", "--max-budget", "1")
     assert result.returncode == 2 and "min-budget" in result.stderr
@@ -75,6 +101,21 @@ def test_sweep_follows_its_stored_plan(sweep):
     # round_index numbers each round's configurations 0..n-1
     assert sql(path, """select count(*) from (select bracket, round, list_sort(list(round_index)) l, count(*) n
                         from runs group by 1, 2) where l != range(n)""") == [(0,)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_random_search_is_stored_as_one_round_per_bracket_on_the_max_budget(tmp_path):
+    """hpbandster's RandomSearch halves nothing: no run of it is 'promoted' or in a later round."""
+    path = tmp_path / "w.duckdb"
+    config = bohb.cli.parse(bohb.SweepConfig, ["--study", "rs", "--optimizer", "random_search", "--iterations", "2",
+                                               "--warehouse", str(path), *TINY_SWEEP], description="", prog="test")
+    bohb.run(config)
+    planned = sql(path, "select bracket, bracket_s, round, configs, budget from sweep_plan order by 1, 3")
+    assert planned == [(b, 0, 0, 3, 9.0) for b in range(2)]
+    assert sql(path, "select bracket, bracket_s, round, count(*), any_value(budget) from runs group by all "
+                     "order by 1") == planned
+    assert sql(path, "select distinct sampled_as from runs") == [("random",)]
 
 
 @pytest.mark.slow

@@ -5,7 +5,10 @@
 hpbandster numbers its successive-halving iterations 0, 1, 2, ...; iteration i is the bracket
 with s = max_SH_iter - 1 - (i mod max_SH_iter) halvings, whose first round samples
 n0 = floor(max_SH_iter / (s + 1)) * eta**s configurations (floor where the Hyperband paper
-has ceil), and round r keeps max(int(n0 * eta**-r), 1) of them on the r-th budget.
+has ceil), and round r keeps max(int(n0 * eta**-r), 1) of them on the r-th budget. BOHB plans as
+Hyperband does. RandomSearch runs every bracket as one round on the max budget, with as many
+configurations as a Hyperband bracket's budget buys there (budget_per_iteration // max_budget =
+max_SH_iter): no halving, so its runs have s = 0, round 0, and none is promoted.
 """
 
 from __future__ import annotations
@@ -55,27 +58,38 @@ def bracket_s(iteration: int, n: int) -> int:
     return n - 1 - (iteration % n)
 
 
-def bracket_rounds(iteration: int, min_budget: float, max_budget: float, eta: float) -> list[Round]:
+def bracket_rounds(iteration: int, min_budget: float, max_budget: float, eta: float, *,
+                   optimizer: str = "hyperband") -> list[Round]:
     n = max_sh_iter(min_budget, max_budget, eta)
+    if optimizer == "random_search":
+        return [Round(iteration, 0, 0, n, float(max_budget))]
     s = bracket_s(iteration, n)
     n0 = int(math.floor(n / (s + 1)) * eta**s)
     ns = [max(int(n0 * eta ** (-i)), 1) for i in range(s + 1)]
     return [Round(iteration, s, r, ns[r], b) for r, b in enumerate(budgets(min_budget, max_budget, eta)[-s - 1 :])]
 
 
-def plan(min_budget: float, max_budget: float, eta: float, iterations: int | None = None) -> list[Round]:
-    """Every round of the first `iterations` brackets (default: one full cycle of s)."""
+def plan(min_budget: float, max_budget: float, eta: float, iterations: int | None = None, *,
+         optimizer: str = "hyperband") -> list[Round]:
+    """Every round of the first `iterations` brackets (default: one full cycle of s) of `optimizer`
+    (hyperband and bohb plan alike; random_search)."""
     count = max_sh_iter(min_budget, max_budget, eta) if iterations is None else iterations
-    return [r for i in range(count) for r in bracket_rounds(i, min_budget, max_budget, eta)]
+    return [r for i in range(count) for r in bracket_rounds(i, min_budget, max_budget, eta, optimizer=optimizer)]
+
+
+def round_in(budget: float, iteration: int, min_budget: float, max_budget: float, eta: float, *,
+             optimizer: str = "hyperband") -> Round:
+    """The round of bracket `iteration` that evaluates on `budget` (budgets are matched to 1e-6)."""
+    for r in bracket_rounds(iteration, min_budget, max_budget, eta, optimizer=optimizer):
+        if math.isclose(r.budget, budget, rel_tol=1e-6):
+            return r
+    raise ValueError(f"budget {budget} is not a budget of bracket {iteration} of {optimizer} "
+                     f"(min_budget {min_budget}, max_budget {max_budget}, eta {eta})")
 
 
 def round_of(budget: float, iteration: int, min_budget: float, max_budget: float, eta: float) -> int:
-    """Round of an evaluation on `budget` in bracket `iteration` (budgets are matched to 1e-6)."""
-    for r in bracket_rounds(iteration, min_budget, max_budget, eta):
-        if math.isclose(r.budget, budget, rel_tol=1e-6):
-            return r.round
-    raise ValueError(f"budget {budget} is not a budget of bracket {iteration} "
-                     f"(min_budget {min_budget}, max_budget {max_budget}, eta {eta})")
+    """Round of an evaluation on `budget` in Hyperband bracket `iteration`."""
+    return round_in(budget, iteration, min_budget, max_budget, eta).round
 
 
 def sampled_as(round_: int, config_info: dict | None) -> str:
