@@ -9,8 +9,8 @@ so the study view and wide table are those of a real sweep. 100,000 evaluations 
 
 The bracket structure is hpbandster's exactly (pipeline/core/hyperband.py): brackets cycle s = 4..0,
 round r of a bracket evaluates plan's n_r configurations on budget b_r, and the n_{r+1} with the
-lowest loss (failed evaluations count as infinite, as hpbandster counts them; ties by config id) go on
-to the next round as the same config id "(bracket, 0, i)", sampled_as 'promoted'. A first-round
+lowest loss (ties by config id; a failed evaluation is never promoted, as in hpbandster) go on to the
+next round as the same config id "(bracket, 0, i)", sampled_as 'promoted'. A first-round
 configuration is 'random' with probability 1/3 (BOHB's random_fraction) and 'model_based' otherwise.
 Evaluations run bracket after bracket, round after round, in config-id order within a round; the last
 bracket stops where the evaluations asked for end (a partial bracket, as an interrupted sweep leaves
@@ -28,7 +28,7 @@ plus a per-evaluation N(0, 0.01), on top of
 - momentum, for sgd only: +0.05 x momentum; activation tanh -0.03; hidden size +0.01 per doubling
   from 16; lr_scheduler on: +0.02 at budget 81, growing with log budget from 0 at budget 1;
 - batch size and weight decay: no effect at all (null controls);
-- model-based picks draw their learning rate near their optimizer's best (log10 N(best, 0.4), as a
+- model-based picks draw their learning rate near their optimizer's best (log10 N(best, 0.7), as a
   KDE fitted to good configurations concentrates it): on the same budget they score higher than
   random ones;
 - diverged: sgd or rms with learning rate above 10^-1.4 and momentum above 0.8 (~2 % of
@@ -73,7 +73,7 @@ PLANTED = {
     "tanh": -0.03,
     "hidden_per_doubling": 0.01,
     "lr_scheduler_on": 0.02,  # at the largest budget, linear in log budget from 0 at the smallest
-    "model_based_lr_sd": 0.4,  # decades
+    "model_based_lr_sd": 0.7,  # decades
     "diverged_above_log10_lr": -1.4,  # with momentum above diverged_momentum, for sgd and rms
     "diverged_momentum": 0.8,
     "failed_share": 0.005,
@@ -191,8 +191,9 @@ def sweep_records(evaluations: int, space: Space, seed: int = 0) -> tuple[list[d
         done += n
         following = rounds.get((r.bracket, r.round + 1))
         if following is not None and n == len(alive):
-            keep = np.lexsort((index, loss))[:following.configs]  # lowest loss first, ties by config id
-            alive = np.sort(index[keep])
+            # hpbandster compares only the evaluations that returned a loss (a failed one is never promoted)
+            ranked = [k for k in np.lexsort((index, loss)) if status[k] != "failed"]  # lowest loss first, ties by id
+            alive = np.sort(index[ranked[:following.configs]])
     c = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     return _records(c, configs, seed, rng), plan
 
