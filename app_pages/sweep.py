@@ -10,13 +10,22 @@ data panel show the sidebar's budget choice; the tests and the budget check alwa
 
 import functools
 import io
+from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
 from pipeline.analysis import sweeps
 from pipeline.app import study_views, sweep_charts, sweep_views
-from pipeline.app.state import STUDY_KEY, cached_query, computed, current_budget, sidebar, study_or_stop
+from pipeline.app.state import (
+    STUDY_KEY,
+    cached_query,
+    computed,
+    current_budget,
+    file_version,
+    sidebar,
+    study_or_stop,
+)
 from pipeline.app.study_frame import TOP
 
 UNITS = {"epochs": "epochs", "data_fraction": "share of the training data"}
@@ -142,16 +151,32 @@ def _scatter(kind: str, shown: pl.DataFrame, picked: list[int], unit: str) -> di
     return brush
 
 
-def _sampling_test(kind: str, runs: pl.DataFrame) -> None:
-    finished = sweep_views.finished(runs)
-    if not (finished["origin"] == "model_based").any():
+@st.cache_data(show_spinner=False, max_entries=16)
+def _evaluations(path: str, version: tuple, name: str, kind: str) -> pl.DataFrame:
+    """sweep_views.evaluations of the sweep (0.1 s at 100,000 evaluations), once per version of the warehouse."""
+    return sweep_views.evaluations(cached_query(Path(path), "sweep_runs", {"study": name}), kind)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _statistics(path: str, version: tuple, name: str, kind: str) -> tuple:
+    """The sweep's tests over every finished evaluation (a few hundred ms at 100,000), once per version of the
+    warehouse: a click or a brush does not change them."""
+    finished = sweep_views.finished(_evaluations(path, version, name, kind))
+    has_model_based = bool((finished["origin"] == "model_based").any())
+    tests = sweeps.sampling_tests(finished) if has_model_based else None
+    several = finished["budget"].n_unique() > 1
+    return (tests, sweeps.budget_correlations(finished) if several else None,
+            sweeps.largest_vs_next(finished) if several else None)
+
+
+def _sampling_test(kind: str, tests: pl.DataFrame | None) -> None:
+    if tests is None:
         why = {"hyperband": "Hyperband samples every configuration at random",
                "random_search": "random search samples every configuration at random"}.get(
             kind, "this sweep holds no model-based pick")
         st.info(f"Do model-based picks beat random ones? Not a question here: {why}, so there are no model-based "
                 "picks to compare.")
         return
-    tests = sweeps.sampling_tests(finished)
     st.markdown("**Do model-based picks beat random ones?** Compared at the same budget, by how each configuration "
                 "was first sampled (a promoted configuration keeps its origin).")
     shown = tests.select(
@@ -180,14 +205,12 @@ def _sampling_test(kind: str, runs: pl.DataFrame) -> None:
                                                           "No budget has enough evaluations of both kinds."))
 
 
-def _budget_check(runs: pl.DataFrame, unit: str) -> None:
+def _budget_check(correlations: pl.DataFrame | None, paired: dict | None, unit: str) -> None:
     st.subheader("Budget check")
-    finished = sweep_views.finished(runs)
-    if finished["budget"].n_unique() < 2:
+    if correlations is None:
         st.info("Every finished evaluation of this sweep is on one budget, so there is no lower budget to check "
                 "against a higher one.")
         return
-    correlations = sweeps.budget_correlations(finished)
     st.write("Does a low budget rank configurations as the next budget does? Spearman's rho over the "
              "configurations evaluated on both (1: the same order, 0: no relation).")
     st.dataframe(correlations.select(
@@ -200,7 +223,6 @@ def _budget_check(runs: pl.DataFrame, unit: str) -> None:
     st.caption(f"Test: {sweeps.CORRELATION_TEST_NAME}; needs at least {sweeps.MIN_PAIRS} configurations on both "
                "budgets. Promoted configurations are the better ones of their round, so rho is over a narrowed "
                "range and tends to be lower than over all configurations.")
-    paired = sweeps.largest_vs_next(finished)
     if paired is None or paired["n"] == 0:
         st.info("No configuration was evaluated on both the largest budget and the one below it.")
         return
@@ -268,14 +290,15 @@ def render() -> None:
         return
     settings = sweep_views.settings_of(overview)
     unit = UNITS.get(settings.get("budget_resource"), "epochs" if kind != "import" else "units")
-    runs = sweep_views.evaluations(raw, kind)
+    runs = _evaluations(str(path), file_version(path), name, kind)
     _overview(name, kind, settings, runs, path, unit)
     _schedule(name, kind, settings, runs, path, unit)
     picked = _brackets(name, kind, path, unit)
     shown = sweep_views.finished(sweep_views.chosen(sweep_views.in_brackets(runs, picked), current_budget()))
     brush = _scatter(kind, shown, picked, unit)
-    _sampling_test(kind, runs)
-    _budget_check(runs, unit)
+    tests, correlations, paired = _statistics(str(path), file_version(path), name, kind)
+    _sampling_test(kind, tests)
+    _budget_check(correlations, paired, unit)
     where = f"bracket {', '.join(map(str, picked))}" if picked else "every bracket"
     what = f"{where}, {_budget_words(current_budget(), unit)}" + (", inside the brush" if brush else "")
     _data_panel(path, name, sweep_views.in_brush(shown, brush), what)

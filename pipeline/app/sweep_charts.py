@@ -18,6 +18,7 @@ BRUSH = "brush"  # the scatter's interval selection: event["selection"][BRUSH] =
 # random is the grey baseline; model-based and promoted stand out from it and from each other
 SAMPLING_COLORS = {"random": "#8c8c8c", "model_based": "#7570b3", "promoted": "#1b9e77"}
 assert not set(SAMPLING_COLORS.values()) & (set(STATUS_COLORS.values()) | set(DATASET_COLORS))
+MAX_DOTTED = 60  # brackets up to which each round is a dot to click and hover on its line
 STATISTIC_TITLES = {"mean": "mean test accuracy", "max": "max test accuracy"}
 
 
@@ -57,6 +58,8 @@ def bracket_lines(points: pl.DataFrame, *, statistic: str, unit: str) -> alt.Cha
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.2)),
         tooltip=tooltip,
     )
+    if len(brackets) > MAX_DOTTED:  # thin lines only: thousands of dots would hide them and slow the browser
+        return base.mark_line(strokeWidth=1, point=False).add_params(pick).properties(height=340)
     lines = base.mark_line(strokeWidth=2.5)
     dots = base.mark_point(filled=True, size=70).add_params(pick)
     return (lines + dots).properties(height=340)

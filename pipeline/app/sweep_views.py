@@ -56,9 +56,13 @@ def random_search_configs(min_budget: float, max_budget: float, eta: float) -> i
 
 
 def evaluations(runs: pl.DataFrame, kind: str) -> pl.DataFrame:
-    """The sweep_runs rows with `accuracy` (test accuracy), as the page reads them: a random-search study's
-    evaluations are round 0, sampled (and originally sampled) at random."""
-    runs = runs.with_columns(accuracy=pl.col("test_accuracy"))
+    """The sweep_runs rows as the page reads them, with `accuracy` (test accuracy), `origin` (how the
+    configuration was first sampled: the sampled_as of its smallest budget, so a promoted evaluation still says
+    where its configuration came from) and `largest` (the configuration's evaluation on the largest budget it
+    reached). A random-search study's evaluations are round 0, sampled at random."""
+    runs = runs.with_columns(accuracy=pl.col("test_accuracy"),
+                             origin=pl.col("sampled_as").sort_by("budget").first().over("config_id"),
+                             largest=pl.col("budget") == pl.col("budget").max().over("config_id"))
     if kind == "random_search":
         runs = runs.with_columns(round=pl.lit(0, pl.Int32), sampled_as=pl.lit("random"), origin=pl.lit("random"))
     return runs
