@@ -31,18 +31,21 @@ def imported(tmp_path_factory):
     return folder / "warehouse.duckdb"
 
 
-def _variables(path, study: str, *, top: bool) -> dict[str, np.ndarray]:
+def study_variables(path, study: str, *, budget: str | float | None) -> dict[str, np.ndarray]:
     """Every variable of the study's finished runs as the page should see it, from SQL and scipy only:
     accuracy as the rank within dataset, loss, budget, numeric hyperparameters as numbers and each option
-    of a text one as 0/1 (nan where the hyperparameter is not set in a run)."""
+    of a text one as 0/1 (nan where the hyperparameter is not set in a run). budget: 'top' (each configuration's
+    evaluation on its largest budget), one budget, or None (every run)."""
+    top = budget == "top"
     runs = sql(path, """
         with chosen as (
             select r.* from runs r join studies s using (study_id)
-            where s.name = ?
+            where s.name = ? and (? or ? is null or r.budget = ?)
             qualify not ? or row_number() over (
                 partition by coalesce(config_id, run_id::varchar) order by budget desc, run_id desc) = 1)
         select run_id, coalesce(dataset, '?'), test_accuracy, loss, budget from chosen
-        where status = 'ok' and test_accuracy is not null order by run_id""", [study, top])
+        where status = 'ok' and test_accuracy is not null order by run_id""",
+               [study, top, None if top else budget, None if top else budget, top])
     ids = [row[0] for row in runs]
     datasets = np.array([row[1] for row in runs])
     accuracy = np.array([row[2] for row in runs], dtype=float)
@@ -74,14 +77,15 @@ def _variables(path, study: str, *, top: bool) -> dict[str, np.ndarray]:
     return out
 
 
-def _check_against_scipy(result: correlation_chart.Correlations, variables: dict[str, np.ndarray], *,
-                         log: set[str] = frozenset()) -> None:
-    test = stats.spearmanr if result.method == "spearman" else stats.pearsonr
-    assert result.runs == len(variables["accuracy"])
+def check_against_scipy(cells: pl.DataFrame, variables: dict[str, np.ndarray], *, method: str,
+                        log: set[str] = frozenset()) -> None:
+    """Each pair's n, r and p against scipy on the rows where both variables are set (log10 of the log-scaled
+    ones for Pearson), q against scipy's Benjamini-Hochberg over those p, significant as q < 0.05."""
+    test = stats.spearmanr if method == "spearman" else stats.pearsonr
     ps, qs = [], []
-    for row in result.cells.iter_rows(named=True):
+    for row in cells.iter_rows(named=True):
         a, b = variables[row["a"]], variables[row["b"]]
-        if result.method == "pearson":
+        if method == "pearson":
             a = np.log10(a) if row["a"] in log else a
             b = np.log10(b) if row["b"] in log else b
         both = ~np.isnan(a) & ~np.isnan(b)
@@ -96,14 +100,14 @@ def _check_against_scipy(result: correlation_chart.Correlations, variables: dict
         qs.append(row["q"])
     assert ps, "no pair was tested"
     assert np.allclose(qs, stats.false_discovery_control(ps, method="bh"), rtol=1e-6, atol=1e-300)
-    assert (result.cells["significant"] == (result.cells["q"].fill_null(1.0) < 0.05)).all()
+    assert (cells["significant"] == (cells["q"].fill_null(1.0) < 0.05)).all()
 
 
 @pytest.mark.parametrize("method", ["spearman", "pearson"])
 def test_demo_ensemble_matches_scipy_cell_by_cell(demo_warehouse, method):
     frame = study_frame.load(demo_warehouse, "demo-ensemble")
     result = correlation_chart.study_correlations(frame, method=method, scale="rank")
-    variables = _variables(demo_warehouse, "demo-ensemble", top=False)
+    variables = study_variables(demo_warehouse, "demo-ensemble", budget=None)
     # every variable that varies is in the matrix, named as the page names it, accuracy first
     varying = {name for name, v in variables.items() if np.unique(v[~np.isnan(v)]).size > 1}
     binary = {name.split(" = ")[0] for name in varying if " = " in name}
@@ -122,7 +126,8 @@ def test_demo_ensemble_matches_scipy_cell_by_cell(demo_warehouse, method):
     k = len(result.variables)
     pairs_within = sum(math.comb(sum(v.startswith(p + " = ") for v in shown), 2) for p in binary)
     assert result.cells.height == math.comb(k, 2) - pairs_within
-    _check_against_scipy(result, variables, log={"learning_rate"})
+    assert result.runs == len(variables["accuracy"])
+    check_against_scipy(result.cells, variables, method=method, log={"learning_rate"})
     assert result.logged == (("learning_rate",) if method == "pearson" else ())
 
 
@@ -132,7 +137,7 @@ def test_imported_sweep_conditional_pairwise_and_log(imported, method):
     log10). The top budget choice: each configuration on the largest budget it reached."""
     frame = study_frame.load(imported, "theirs").chosen(study_frame.TOP)
     result = correlation_chart.study_correlations(frame, method=method, scale="rank")
-    variables = _variables(imported, "theirs", top=True)
+    variables = study_variables(imported, "theirs", budget="top")
     sgd = int(np.nansum(variables["optimizer = sgd"]))
     assert result.conditional == {"momentum": sgd}
     assert 3 <= sgd < result.runs
@@ -143,7 +148,8 @@ def test_imported_sweep_conditional_pairwise_and_log(imported, method):
     assert "optimizer = sgd" in result.variables and "optimizer = adam" not in result.variables  # two options
     assert {"loss", "budget", "lr", "layers"} <= set(result.variables)
     assert "dataset" in result.left_out  # an imported log without datasets: one value
-    _check_against_scipy(result, variables, log={"lr", "budget"})
+    assert result.runs == len(variables["accuracy"])
+    check_against_scipy(result.cells, variables, method=method, log={"lr", "budget"})
     assert set(result.logged) == ({"lr", "budget"} if method == "pearson" else set())
 
 
