@@ -11,7 +11,7 @@ STATUSES = tuple(charts.STATUS_COLORS)
 
 
 def render() -> None:
-    path = sidebar()
+    path = sidebar(study_controls=False)  # this page shows every study
     st.title("Experiment warehouse")
     st.write("What has been trained so far: every study, and how its networks ended up.")
     studies = cached_query(path, "home_overview")

@@ -295,22 +295,7 @@ def _scale_picker(selection: Selection | None) -> None:
                      on_change=lambda: st.session_state.update({SCALE_KEY: st.session_state[SCALE_PICKER_KEY]}))
 
 
-def sidebar() -> Path:
-    """Study picker and the current selection, drawn by every page first; keeps the URL in step with both.
-    A missing, foreign or locked warehouse stops the page here with a message; returns its path, checked.
-
-    Each page calls it (not app.py) so that it also runs when a test opens a page directly.
-    """
-    path, studies = warehouse_or_stop()
-    _adopt_url(studies)
-    if studies:
-        if st.session_state.get(STUDY_KEY) not in studies:
-            st.session_state[STUDY_KEY] = studies[-1]
-        # the widget has a key of its own: Streamlit forgets a widget's state on a page where it is not drawn yet
-        st.session_state[PICKER_KEY] = st.session_state[STUDY_KEY]
-        st.sidebar.selectbox("Study", studies, key=PICKER_KEY, help="Every page shows this study.",
-                             on_change=lambda: st.session_state.update({STUDY_KEY: st.session_state[PICKER_KEY]}))
-        _budget_picker(path, st.session_state[STUDY_KEY])
+def _selection_controls() -> None:
     selection = current_selection()
     _scale_picker(selection)
     if selection is None:
@@ -318,5 +303,27 @@ def sidebar() -> Path:
     else:
         st.sidebar.info(f"Selection: {selection.label}  \n{selection.rule.capitalize()}.", icon=":material/filter_alt:")
         st.sidebar.button("Clear selection", on_click=set_selection, args=(None,), key="app.clear_selection")
+
+
+def sidebar(*, study_controls: bool = True) -> Path:
+    """Study picker and the current selection, drawn by every page first; keeps the URL in step with both.
+    A missing, foreign or locked warehouse stops the page here with a message; returns its path, checked.
+    study_controls=False: a page about the whole warehouse (Overview) draws no study, budget, scale or
+    selection controls, which would change nothing on it, and keeps what was chosen for the other pages.
+
+    Each page calls it (not app.py) so that it also runs when a test opens a page directly.
+    """
+    path, studies = warehouse_or_stop()
+    _adopt_url(studies)
+    if studies and st.session_state.get(STUDY_KEY) not in studies:
+        st.session_state[STUDY_KEY] = studies[-1]
+    if studies and study_controls:
+        # the widget has a key of its own: Streamlit forgets a widget's state on a page where it is not drawn yet
+        st.session_state[PICKER_KEY] = st.session_state[STUDY_KEY]
+        st.sidebar.selectbox("Study", studies, key=PICKER_KEY, help="Every page shows this study.",
+                             on_change=lambda: st.session_state.update({STUDY_KEY: st.session_state[PICKER_KEY]}))
+        _budget_picker(path, st.session_state[STUDY_KEY])
+    if study_controls:
+        _selection_controls()
     _write_url()
     return path
