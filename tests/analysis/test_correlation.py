@@ -77,6 +77,17 @@ def study_variables(path, study: str, *, budget: str | float | None) -> dict[str
     return out
 
 
+def shown_variables(variables: dict[str, np.ndarray]) -> set[str]:
+    """The variables the matrix should have: those with two distinct values, a category of two options as
+    one column (its second option in sorted order)."""
+    varying = {name for name, v in variables.items() if np.unique(v[~np.isnan(v)]).size > 1}
+    options: dict[str, list[str]] = {}
+    for name in varying:
+        if " = " in name:
+            options.setdefault(name.split(" = ")[0], []).append(name)
+    return varying - {min(names) for names in options.values() if len(names) == 2}
+
+
 def check_against_scipy(cells: pl.DataFrame, variables: dict[str, np.ndarray], *, method: str,
                         log: set[str] = frozenset()) -> None:
     """Each pair's n, r and p against scipy on the rows where both variables are set (log10 of the log-scaled
@@ -109,22 +120,15 @@ def test_demo_ensemble_matches_scipy_cell_by_cell(demo_warehouse, method):
     result = correlation_chart.study_correlations(frame, method=method, scale="rank")
     variables = study_variables(demo_warehouse, "demo-ensemble", budget=None)
     # every variable that varies is in the matrix, named as the page names it, accuracy first
-    varying = {name for name, v in variables.items() if np.unique(v[~np.isnan(v)]).size > 1}
-    binary = {name.split(" = ")[0] for name in varying if " = " in name}
-    two_options = {p for p in binary if sum(n.startswith(p + " = ") for n in varying) == 2}
-    shown = set(result.variables)
     assert result.variables[0] == "accuracy"
-    for name in varying:  # a two-option category has one column, its second option
-        parent = name.split(" = ")[0]
-        kept = parent not in two_options or name == max(n for n in varying if n.startswith(parent + " = "))
-        assert (name in shown) == kept, name
-    assert shown <= varying
+    assert set(result.variables) == shown_variables(variables)
     assert set(result.left_out) == {"loss", "budget"}  # an ensemble records neither
     # no pair of options of the same category: one option excludes the others
     same = result.cells.filter(pl.col("a").str.split(" = ").list.first() == pl.col("b").str.split(" = ").list.first())
     assert same.is_empty(), same
     k = len(result.variables)
-    pairs_within = sum(math.comb(sum(v.startswith(p + " = ") for v in shown), 2) for p in binary)
+    categories = {name.split(" = ")[0] for name in result.variables if " = " in name}
+    pairs_within = sum(math.comb(sum(v.startswith(p + " = ") for v in result.variables), 2) for p in categories)
     assert result.cells.height == math.comb(k, 2) - pairs_within
     assert result.runs == len(variables["accuracy"])
     check_against_scipy(result.cells, variables, method=method, log={"learning_rate"})
