@@ -2,6 +2,7 @@
 json_result_logger, and the import of such a log into a warehouse (python -m pipeline.importers hpbandster)."""
 
 import math
+import shutil
 from pathlib import Path
 
 from pipeline import importers
@@ -59,3 +60,13 @@ def run_tiny_bohb(directory: Path, *, iterations: int = ITERATIONS, min_budget: 
 
 def import_log(logdir: Path, warehouse: Path, study: str = "theirs", *flags: str) -> None:
     importers.main(["hpbandster", str(logdir), "--study", study, "--warehouse", str(warehouse), *flags])
+
+
+def demo_with_log(demo: Path, folder: Path, study: str, *, iterations: int = 6) -> Path:
+    """A copy of the demo warehouse with a real tiny BOHB log (`iterations` brackets, a failure on purpose in
+    each) imported beside its studies as `study`."""
+    path = folder / "warehouse.duckdb"
+    shutil.copy(demo, path)
+    run_tiny_bohb(folder / "log", iterations=iterations)
+    import_log(folder / "log", path, study)
+    return path

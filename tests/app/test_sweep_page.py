@@ -5,7 +5,6 @@ scipy for the test). Selections are simulated as AppTest allows: the chart's eve
 from __future__ import annotations
 
 import io
-import shutil
 
 import polars as pl
 import pyarrow.ipc
@@ -14,7 +13,7 @@ from scipy import stats
 
 from tests.app.apptest import open_page, run_app
 from tests.conftest import sql
-from tests.hpbandster_logs import import_log, run_tiny_bohb
+from tests.hpbandster_logs import demo_with_log
 
 SWEEPS = ["demo-bohb", "demo-hyperband", "demo-random-search", "imported"]
 IMPORTED = "imported"
@@ -23,12 +22,7 @@ IMPORTED = "imported"
 @pytest.fixture(scope="module")
 def sweep_warehouse(demo_warehouse, tmp_path_factory):
     """The demo with a real BOHB log imported beside it (6 brackets, failures on purpose, model-based picks)."""
-    folder = tmp_path_factory.mktemp("sweep-page")
-    path = folder / "warehouse.duckdb"
-    shutil.copy(demo_warehouse, path)
-    run_tiny_bohb(folder / "log", iterations=6)
-    import_log(folder / "log", path, IMPORTED)
-    return path
+    return demo_with_log(demo_warehouse, tmp_path_factory.mktemp("sweep-page"), IMPORTED)
 
 
 def _sweep(monkeypatch, path, study: str):
