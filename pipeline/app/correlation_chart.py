@@ -55,8 +55,9 @@ def log_scaled(frame: study_frame.StudyFrame) -> frozenset[str]:
 def study_correlations(frame: study_frame.StudyFrame, *, method: str = "spearman", scale: str = "rank"
                        ) -> Correlations:
     """Every pair's correlation over the finished runs of the frame's budget choice (see the module)."""
-    sampled = frame.runs > SAMPLE_LIMIT
-    values = study_views.run_values(frame, scale=scale, sample=SAMPLE_LIMIT if sampled else None)
+    values = study_views.run_values(frame, scale=scale, sample=SAMPLE_LIMIT if frame.runs > SAMPLE_LIMIT else None)
+    # frame.runs counts every run; the sample is of the finished ones, which may all fit
+    sampled = frame.runs > SAMPLE_LIMIT and values.height == SAMPLE_LIMIT
     ordered = [c for c in OUTCOMES if c in values.columns]
     ordered += [c for c in values.columns if c not in ordered and c != "run_id"]
     data = correlation.design(values.select(ordered), log=log_scaled(frame), use_log=method == "pearson")

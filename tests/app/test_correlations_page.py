@@ -15,6 +15,7 @@ import pyarrow.ipc
 import pytest
 
 from pipeline import ensemble
+from pipeline.app import correlation_chart
 from tests.analysis.test_correlation import check_against_scipy, study_variables
 from tests.app.apptest import open_page, run_app
 from tests.conftest import TINY, sql
@@ -124,3 +125,13 @@ def test_too_few_networks_is_said_in_words(monkeypatch, tmp_path):
     finished, = sql(path, "select count(*) from runs where status = 'ok' and test_accuracy is not null")[0]
     assert [w.value for w in at.warning] == [
         f"Study 'two' has {finished} finished network(s) at this budget choice: a correlation needs at least 3."]
+
+
+def test_a_study_above_the_sample_limit_is_correlated_on_a_stated_sample(monkeypatch, warehouse):
+    """The limit is 100,000 runs; here lowered to 500 so that the demo ensemble's 1,000 networks cross it."""
+    monkeypatch.setattr(correlation_chart, "SAMPLE_LIMIT", 500)
+    at = _page(monkeypatch, warehouse, "demo-ensemble")
+    text = _text(at)
+    assert "over a uniform sample of 500 finished networks" in text
+    cells = _matrix(at)
+    assert cells["n"].max() == 500 and (cells["n"] == 500).all()  # the ensemble has no conditional
