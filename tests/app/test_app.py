@@ -53,3 +53,18 @@ def test_a_file_that_is_not_a_warehouse_is_named(monkeypatch, tmp_path):
     at = _run(monkeypatch, other)
     assert not at.exception
     assert "not an experiment warehouse" in at.error[0].value
+
+
+def test_overview_draws_no_study_controls_and_keeps_the_study_chosen(monkeypatch, tiny_warehouse):
+    """Overview shows every study: a study picker, budget or scale there would change nothing on it."""
+    from pipeline.app.state import STUDY_KEY
+    from tests.app.apptest import open_page
+
+    at = _run(monkeypatch, tiny_warehouse)
+    assert not at.sidebar.selectbox and not at.sidebar.radio
+    at.session_state[STUDY_KEY] = "tiny"
+    at = open_page(at, "trellis")
+    assert [s.label for s in at.sidebar.selectbox] == ["Study"] and at.sidebar.radio[0].label == "Accuracy scale"
+    at = open_page(at, "overview")
+    assert not at.sidebar.selectbox and at.session_state[STUDY_KEY] == "tiny"
+    assert at.query_params["study"] == "tiny"  # a link from Overview still carries the study
