@@ -1,9 +1,10 @@
 """How long a person waits in the browser: from a click in the sidebar to the page's charts drawn.
 
-    .venv/bin/python -m pipeline.benchmarks.browser --runs 16000 --runs 1000000 --repeats 5
+    .venv/bin/python -m pipeline.benchmarks.browser --runs 16000 --runs 1000000 --sweep-evaluations 100000 --repeats 5
 
-For each size it builds a warehouse of planted networks (pipeline/benchmarks/planted_study.py, in a
-child process, as pipeline.benchmarks.app does), serves the app on it with `streamlit run app.py`,
+For each size it builds a warehouse (planted networks, pipeline/benchmarks/planted_study.py, and a planted
+BOHB sweep of `--sweep-evaluations` evaluations, pipeline/benchmarks/planted_sweep.py, 0 to skip; each in a
+child process: pipeline/benchmarks/page_warehouses.py), serves the app on it with `streamlit run app.py`,
 and drives Debian's Chromium (/usr/bin/chromium) with Playwright at 1280 x 900: the first page after
 the server started, then `--repeats` rounds through every page by clicking its sidebar link. A page
 counts as drawn when its own title shows, each chart has its marks (SVG paths or a canvas), tables
@@ -13,7 +14,6 @@ the 1 s budget; the server-side figures of the same pages come from pipeline.ben
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.benchmarks.app import ROOT, build
-from pipeline.core import limits
+from pipeline.benchmarks import page_warehouses
+from pipeline.benchmarks.page_warehouses import ROOT
 from pipeline.warehouse import store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,16 +38,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 STARTUP_S = 60
 WAIT_MS = 120_000  # one page at 1,000,000 runs right after start loads the study: generous
 BUDGET_S = 1.0
-# sidebar label -> the page's title, and what it draws once settled
+# sidebar label -> the page's title, and what it draws once settled on an ensemble and on a sweep
 PAGES = {
-    "Overview": ("Experiment warehouse", "chart"),
-    "Accuracy distribution": ("Accuracy distribution", "chart"),
-    "Parameter combinations": ("Parameter combinations", "chart"),
-    "Trellis": ("Trellis", "chart"),
-    "Runs table": ("Runs table", "dataframe"),
-    "SQL": ("SQL", None),
+    "Overview": ("Experiment warehouse", "chart", "chart"),
+    "Accuracy distribution": ("Accuracy distribution", "chart", "chart"),
+    "Parameter combinations": ("Parameter combinations", "chart", "chart"),
+    "Trellis": ("Trellis", "chart", "chart"),
+    "Sweep": ("Sweep", None, "chart"),  # an ensemble has no brackets: the page says so in words
+    "Correlations": ("Correlations", "chart", "chart"),
+    "Embedding": ("Embedding", "chart", "chart"),
+    "Runs table": ("Runs table", "dataframe", "dataframe"),
+    "SQL": ("SQL", None, None),
 }
 CHART_DRAWN = '[data-testid="stVegaLiteChart"] svg path[role="graphics-symbol"], [data-testid="stVegaLiteChart"] canvas'
+PAGE_ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 TABLE_DRAWN = '[data-testid="stDataFrame"] [data-testid="data-grid-canvas"]'
 
 
@@ -117,51 +121,60 @@ def drawn(page, title: str, draws: str | None) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
 
 
-def time_pages(url: str, repeats: int) -> tuple[float, dict[str, list[float]]]:
-    """Seconds to the first page after start, and per page the seconds from a sidebar click to drawn."""
+def time_pages(url: str, repeats: int, *, sweep: bool = False) -> tuple[float, dict[str, list[float]]]:
+    """Seconds to the first page after start, and per page the seconds from a sidebar click to drawn
+    (`sweep`: the warehouse holds a sweep, which the Sweep page draws)."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
+
+    expected = {label: (title, sweep_draws if sweep else draws) for label, (title, draws, sweep_draws) in PAGES.items()}
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         start = time.perf_counter()
         page.goto(url)
-        drawn(page, *PAGES["Overview"])
+        drawn(page, *expected["Overview"])
         first = time.perf_counter() - start
         times: dict[str, list[float]] = {label: [] for label in PAGES}
         for _ in range(repeats):
-            for label, (title, draws) in PAGES.items():
+            for label, (title, draws) in expected.items():
                 if label == "Overview":  # leave it first, so that its click is a page change too
                     page.get_by_role("link", name="Accuracy distribution").click()
-                    drawn(page, *PAGES["Accuracy distribution"])
+                    drawn(page, *expected["Accuracy distribution"])
                 link = page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=label, exact=True)
                 start = time.perf_counter()
                 link.click()
-                drawn(page, title, draws)
+                try:
+                    drawn(page, title, draws)
+                except PlaywrightError:  # say which page, and what it showed instead
+                    shown = [e.inner_text()[:500] for e in page.locator(PAGE_ERRORS).all()]
+                    raise SystemExit(f"page {label!r} was not drawn within {WAIT_MS / 1000:.0f} s; "
+                                     f"errors on it: {shown or 'none'}") from None
                 times[label].append(time.perf_counter() - start)
         browser.close()
     return first, times
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.benchmarks.browser", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=limits.number(int, limits.RUNS), action="append",
-                        help="networks in the warehouse (repeatable); default 16,000 and 1,000,000")
-    parser.add_argument("--repeats", type=limits.number(int, limits.REPEATS), default=5,
-                        help="rounds through every page; the median is reported")
-    args = parser.parse_args(argv)
+    prog = "python -m pipeline.benchmarks.browser"
+    args = page_warehouses.parse(prog, __doc__.split("\n\n")[0], argv,
+                                 repeats_help="rounds through every page; the median is reported")
     if not CHROMIUM.exists():
-        parser.exit(2, f"{parser.prog}: error: {CHROMIUM} is absent; install Debian's chromium (bash .ci/setup)\n")
+        print(f"{prog}: error: {CHROMIUM} is absent; install Debian's chromium (bash .ci/setup)", file=sys.stderr)
+        raise SystemExit(2)
     with tempfile.TemporaryDirectory() as folder:
-        for runs in args.runs or [16_000, 1_000_000]:
-            path = build(runs, Path(folder))
-            with serving(path, Path(folder) / f"streamlit-{runs}.log") as url:
-                first, times = time_pages(url, args.repeats)
-            print(f"{runs:,} networks: first page after the server started {first:.2f} s")
+        for warehouse in args.warehouses:
+            path = warehouse.build(Path(folder))
+            with serving(path, Path(folder) / f"streamlit-{path.stem}.log") as url:
+                first, times = time_pages(url, args.repeats, sweep=warehouse.sweep)
+            print(f"{warehouse.label}: first page after the server started {first:.2f} s")
             print(f"  {'page':<24} {'median s':>9} {'max s':>7} {'of 1 s':>7}")
             for label, seconds in times.items():
                 median = statistics.median(seconds)
-                print(f"  {label:<24} {median:>9.2f} {max(seconds):>7.2f} {median / BUDGET_S:>7.2f}")
+                print(f"  {label:<24} {median:>9.2f} {max(seconds):>7.2f} {median / BUDGET_S:>7.2f}"
+                      + ("   over budget" if median > BUDGET_S else ""))
+            path.unlink()
 
 
 if __name__ == "__main__":
