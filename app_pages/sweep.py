@@ -85,8 +85,8 @@ def _schedule(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, un
                  column_config={"s": st.column_config.NumberColumn("s", help="halvings the bracket starts with")})
 
 
-def _brackets(name: str, kind: str, path, unit: str) -> list[int]:
-    """The bracket chart; returns the brackets clicked (none: every bracket)."""
+def _brackets(name: str, kind: str, runs: pl.DataFrame, path, unit: str) -> tuple[list[int], str]:
+    """The bracket chart; returns the brackets clicked (none: every bracket) and their name."""
     st.subheader("Brackets")
     statistic = st.radio("Accuracy per round", list(sweep_views.STATISTICS), horizontal=True, key="sweep.statistic",
                          format_func=lambda s: f"{s} test accuracy",
@@ -95,17 +95,22 @@ def _brackets(name: str, kind: str, path, unit: str) -> list[int]:
     points = sweep_views.bracket_points(cached_query(path, "sweep_brackets", {"study": name}), statistic, kind)
     if points.is_empty():
         st.info("No evaluation of this sweep has finished with a test accuracy yet.")
-        return []
+        return [], "every bracket"
     if kind == "random_search":
         st.caption("Random search has one round per bracket: each bracket is one point on the largest budget.")
-    st.caption(f"The {statistic} test accuracy of each bracket's finished evaluations in each round (n in the "
-               f"tooltip), one line per bracket. Click a line to select its configurations below; double-click to "
-               f"select every bracket again.")
+    pooled = points["bracket"].null_count() == points.height
+    if pooled:
+        st.caption(f"The {statistic} test accuracy of each round's finished evaluations (n in the tooltip), one "
+                   f"line per s: {runs['bracket'].n_unique():,} brackets are too many lines to tell apart, so the "
+                   "brackets sharing a schedule (s halvings) are pooled. Click a line to select its brackets' "
+                   "configurations below; double-click to select every bracket again.")
+    else:
+        st.caption(f"The {statistic} test accuracy of each bracket's finished evaluations in each round (n in the "
+                   "tooltip), one line per bracket. Click a line to select its configurations below; double-click "
+                   "to select every bracket again.")
     event = st.altair_chart(sweep_charts.bracket_lines(points, statistic=statistic, unit=unit), on_select="rerun",
                             key="sweep.brackets", width="stretch")
-    picked = sorted({int(p["bracket"]) for p in (event or {}).get("selection", {}).get(sweep_charts.BRACKET) or []
-                     if p.get("bracket") is not None})
-    return picked
+    return sweep_views.picked_brackets((event or {}).get("selection", {}).get(sweep_charts.BRACKET) or [], runs)
 
 
 def _p_text(column: str, spec: str = ".2g", name: str | None = None) -> pl.Expr:
@@ -122,10 +127,9 @@ def _budget_words(budget, unit: str) -> str:
     return f"budget {budget:g} {unit} only (sidebar)"
 
 
-def _scatter(kind: str, shown: pl.DataFrame, picked: list[int], unit: str) -> dict | None:
+def _scatter(kind: str, shown: pl.DataFrame, where: str, unit: str) -> dict | None:
     """The loss-accuracy scatter and the brushed shares; returns the brush ({"loss": .., "accuracy": ..})."""
     st.subheader("Loss and accuracy by how configurations were sampled")
-    where = f"bracket {', '.join(map(str, picked))}" if picked else "every bracket"
     points = sweep_views.scatter_points(shown)
     if points.is_empty():
         st.info(f"No finished evaluation with a loss in {where} at {_budget_words(current_budget(), unit)}.")
@@ -293,13 +297,12 @@ def render() -> None:
     runs = _evaluations(str(path), file_version(path), name, kind)
     _overview(name, kind, settings, runs, path, unit)
     _schedule(name, kind, settings, runs, path, unit)
-    picked = _brackets(name, kind, path, unit)
+    picked, where = _brackets(name, kind, runs, path, unit)
     shown = sweep_views.finished(sweep_views.chosen(sweep_views.in_brackets(runs, picked), current_budget()))
-    brush = _scatter(kind, shown, picked, unit)
+    brush = _scatter(kind, shown, where, unit)
     tests, correlations, paired = _statistics(str(path), file_version(path), name, kind)
     _sampling_test(kind, tests)
     _budget_check(correlations, paired, unit)
-    where = f"bracket {', '.join(map(str, picked))}" if picked else "every bracket"
     what = f"{where}, {_budget_words(current_budget(), unit)}" + (", inside the brush" if brush else "")
     _data_panel(path, name, sweep_views.in_brush(shown, brush), what)
 

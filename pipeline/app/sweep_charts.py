@@ -18,7 +18,6 @@ BRUSH = "brush"  # the scatter's interval selection: event["selection"][BRUSH] =
 # random is the grey baseline; model-based and promoted stand out from it and from each other
 SAMPLING_COLORS = {"random": "#8c8c8c", "model_based": "#7570b3", "promoted": "#1b9e77"}
 assert not set(SAMPLING_COLORS.values()) & (set(STATUS_COLORS.values()) | set(DATASET_COLORS))
-MAX_DOTTED = 60  # brackets up to which each round is a dot to click and hover on its line
 STATISTIC_TITLES = {"mean": "mean test accuracy", "max": "max test accuracy"}
 
 
@@ -29,21 +28,25 @@ def sampling_color(kinds: tuple[str, ...] = SAMPLING_KINDS) -> alt.Color:
 
 
 def bracket_lines(points: pl.DataFrame, *, statistic: str, unit: str) -> alt.Chart:
-    """One line per bracket over the budget ladder (x: the budget's stage, labelled with the budget), y the
-    bracket's mean or max test accuracy in each round; clicking a line or point selects its bracket
-    (selection BRACKET); the selected brackets stay opaque, the others fade. Up to len(DATASET_COLORS) brackets
-    each have a colour; more are coloured by s, the schedule they share, so colours never repeat."""
+    """One line per bracket (or per s, where sweep_views.bracket_points pooled the brackets) over the budget
+    ladder (x: the budget's stage, labelled with the budget), y the mean or max test accuracy in each round;
+    clicking a line or dot selects its bracket, or its s (selection BRACKET); the selected stay opaque, the
+    others fade. Up to len(DATASET_COLORS) lines each have a colour; more are coloured by s, the schedule they
+    share, so colours never repeat."""
     ladder = points.select("stage", "budget_label").unique().sort("stage")
     labels = dict(zip(ladder["stage"].to_list(), ladder["budget_label"].to_list()))
     label_expr = " : ".join(f"datum.value == {stage} ? '{label}'" for stage, label in labels.items()) + " : ''"
-    pick = alt.selection_point(name=BRACKET, fields=["bracket"], on="click", clear="dblclick")
-    brackets = sorted(set(points["bracket"].to_list()))
-    if len(brackets) <= len(DATASET_COLORS):
+    pooled = points["bracket"].null_count() == points.height
+    line = "bracket_s" if pooled else "bracket"
+    pick = alt.selection_point(name=BRACKET, fields=[line], on="click", clear="dblclick")
+    brackets = sorted(set(points["bracket"].to_list())) if not pooled else []
+    if not pooled and len(brackets) <= len(DATASET_COLORS):
         color = alt.Color("bracket:N", title="bracket", scale=alt.Scale(range=DATASET_COLORS), sort=brackets)
     else:
         color = alt.Color("bracket_s:N", title="s (halvings)", scale=alt.Scale(range=DATASET_COLORS))
     title = STATISTIC_TITLES[statistic]
-    tooltip = [alt.Tooltip("bracket:O", title="bracket"), alt.Tooltip("bracket_s:Q", title="s (halvings)"),
+    tooltip = [alt.Tooltip("brackets:Q", title="brackets pooled", format=",d") if pooled else
+               alt.Tooltip("bracket:O", title="bracket"), alt.Tooltip("bracket_s:Q", title="s (halvings)"),
                alt.Tooltip("round:Q", title="round"), alt.Tooltip("budget:Q", title=f"budget ({unit})", format=",.4~g"),
                alt.Tooltip("n:Q", title="n (finished evaluations)", format=",d"),
                alt.Tooltip("evaluations:Q", title="evaluations", format=",d"),
@@ -54,12 +57,10 @@ def bracket_lines(points: pl.DataFrame, *, statistic: str, unit: str) -> alt.Cha
                 axis=alt.Axis(values=list(labels), labelExpr=label_expr, grid=False)),
         y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
         color=color,
-        detail="bracket:N",
+        detail=f"{line}:N",
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.2)),
         tooltip=tooltip,
     )
-    if len(brackets) > MAX_DOTTED:  # thin lines only: thousands of dots would hide them and slow the browser
-        return base.mark_line(strokeWidth=1, point=False).add_params(pick).properties(height=340)
     lines = base.mark_line(strokeWidth=2.5)
     dots = base.mark_point(filled=True, size=70).add_params(pick)
     return (lines + dots).properties(height=340)

@@ -22,7 +22,8 @@ SAMPLING_KINDS = ("random", "model_based", "promoted")
 SAMPLING_NAMES = {"random": "random", "model_based": "model-based", "promoted": "promoted"}
 OPTIMIZERS = {"bohb": "BOHB", "hyperband": "Hyperband", "random_search": "random search"}
 STATISTICS = {"mean": "mean_accuracy", "max": "max_accuracy"}  # the bracket chart's toggle -> sweep_brackets column
-MAX_POINTS = 5_000  # points the scatter draws; brushed shares are counted over every evaluation shown
+MAX_LINES = 60  # brackets up to which the bracket chart draws one line each (then one per s)
+MAX_POINTS = 2_000  # points the scatter draws (5,000 cost ~1 s more in the browser); brushed shares count all
 
 
 def settings_of(overview: pl.DataFrame) -> dict:
@@ -147,16 +148,41 @@ def _budget_label(budget: float) -> str:
 
 
 def bracket_points(brackets: pl.DataFrame, statistic: str, kind: str) -> pl.DataFrame:
-    """sweep_brackets rows that have a finished evaluation, with `value` = the statistic (mean or max) and
-    `stage`, the budget's position on the study's budget ladder (the x of the bracket chart)."""
+    """The bracket chart's points: sweep_brackets rows that have a finished evaluation, with `value` = the
+    statistic (mean or max test accuracy), `stage` (the budget's position on the study's budget ladder: the
+    chart's x), `budget_label` and `brackets` (how many brackets the point stands for). Up to MAX_LINES brackets
+    each is a line; a longer sweep is one line per s (the brackets sharing a schedule, pooled: the mean over all
+    their evaluations of a round, the max of their maxima), so the browser never draws thousands of lines."""
     if kind == "random_search":
         brackets = brackets.with_columns(round=pl.lit(0, pl.Int32), bracket_s=pl.lit(0, pl.Int32))
+    brackets = brackets.filter(pl.col("n") > 0)
+    if brackets["bracket"].n_unique() <= MAX_LINES:
+        brackets = brackets.with_columns(brackets=pl.lit(1, pl.UInt32))
+    else:
+        brackets = (brackets.group_by("bracket_s", "round")
+                    .agg(pl.col("budget").max(), pl.col("bracket").n_unique().alias("brackets"),
+                         pl.col("evaluations").sum(), pl.col("n").sum(),
+                         ((pl.col("mean_accuracy") * pl.col("n")).sum() / pl.col("n").sum()).alias("mean_accuracy"),
+                         pl.col("max_accuracy").max())
+                    .with_columns(bracket=pl.lit(None, pl.Int32)).sort("bracket_s", "round"))
     ladder = sorted(set(brackets["budget"].to_list()))
-    return (brackets.filter(pl.col("n") > 0)
-            .with_columns(value=pl.col(STATISTICS[statistic]),
-                          stage=pl.col("budget").replace_strict(ladder, list(range(len(ladder))),
-                                                                return_dtype=pl.Int64),
-                          budget_label=pl.col("budget").map_elements(_budget_label, return_dtype=pl.String)))
+    return brackets.with_columns(
+        value=pl.col(STATISTICS[statistic]),
+        stage=pl.col("budget").replace_strict(ladder, list(range(len(ladder))), return_dtype=pl.Int64),
+        budget_label=pl.col("budget").map_elements(_budget_label, return_dtype=pl.String))
+
+
+def picked_brackets(points: list[dict], runs: pl.DataFrame) -> tuple[list[int], str]:
+    """The brackets a click on the bracket chart selected (its selection's points: {"bracket": i} on a bracket's
+    line, {"bracket_s": s} on a pooled line) and how to name them; ([], "every bracket") for none."""
+    chosen = {int(p["bracket"]) for p in points if p.get("bracket") is not None}
+    schedules = sorted({int(p["bracket_s"]) for p in points if p.get("bracket_s") is not None})
+    if schedules:
+        chosen |= set(runs.filter(pl.col("bracket_s").is_in(schedules))["bracket"].unique().to_list())
+        return sorted(chosen), (f"the {len(chosen):,} brackets with s = {', '.join(map(str, schedules))}")
+    if not chosen:
+        return [], "every bracket"
+    return sorted(chosen), f"bracket {', '.join(map(str, sorted(chosen)))}"
 
 
 def chosen(runs: pl.DataFrame, budget: str | float | None) -> pl.DataFrame:
