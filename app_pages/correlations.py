@@ -1,5 +1,6 @@
 """Correlations: which hyperparameters move together with accuracy, loss and budget, and with each other?"""
 
+import polars as pl
 import streamlit as st
 
 from pipeline.analysis import correlation
@@ -9,6 +10,7 @@ from pipeline.app.state import computed, current_scale, sidebar, study_or_stop
 from pipeline.app.study_frame import TOP
 
 SCROLL_CSS = "<style>.st-key-correlations_box {overflow-x: auto; overflow-y: hidden}</style>"
+STRONGEST = 5  # correlations with accuracy named in words above the chart
 METHOD_NAMES = {"spearman": "Spearman (ranks)", "pearson": "Pearson (values)"}
 
 
@@ -42,6 +44,19 @@ def _notes(result: correlation_chart.Correlations) -> list[str]:
     return notes
 
 
+def _with_accuracy(result: correlation_chart.Correlations) -> str:
+    """The significant correlations with accuracy, strongest first (at most STRONGEST), in words."""
+    symbol = "rho" if result.method == "spearman" else "r"
+    cells = result.cells.filter((pl.col("a") == "accuracy") | (pl.col("b") == "accuracy"), pl.col("significant"))
+    if cells.is_empty():
+        return "No variable's correlation with accuracy is significant."
+    strongest = cells.sort(pl.col("r").abs(), descending=True).head(STRONGEST)
+    named = ", ".join(f"{row['b'] if row['a'] == 'accuracy' else row['a']} ({symbol} = {row['r']:+.2f})"
+                      for row in strongest.iter_rows(named=True))
+    more = f" and {cells.height - STRONGEST} more" if cells.height > STRONGEST else ""
+    return f"Strongest significant correlations with accuracy: {named}{more}."
+
+
 def render() -> None:
     path = sidebar()
     st.title("Correlations")
@@ -57,7 +72,8 @@ def render() -> None:
                            help="Spearman's rho: correlation of ranks, for any monotone relation. Pearson's r: "
                                 "linear relation of the values.")
     cols[1].markdown(f"Accuracy: **{SCALE_NAMES[scale]}** (change it in the sidebar).", help=SCALE_HELP)
-    result = computed(path, frame, correlation_chart.study_correlations, method=method, scale=scale)
+    result = computed(path, frame, correlation_chart.study_correlations, method=method, scale=scale,
+                      limit=correlation_chart.SAMPLE_LIMIT)
     if result.runs < correlation.MIN_ROWS:
         st.warning(f"Study '{frame.study['name']}' has {result.runs} finished network(s) at this budget choice: "
                    f"a correlation needs at least {correlation.MIN_ROWS}.")
@@ -71,15 +87,17 @@ def render() -> None:
     sample = (f"a uniform sample of {result.runs:,} finished networks (the study has more; sampled to stay fast)"
               if result.sampled else f"{result.runs:,} finished networks")
     st.markdown(f"**{correlation.METHODS[method]}** over {sample} · {significant} of {tested} pairs significant")
-    st.caption(_budget_note(frame) + " The accuracy selection does not apply here: within a range of accuracy "
-               "its correlations would be cut short.")
+    if "accuracy" in result.variables:
+        st.markdown(_with_accuracy(result))
     st.caption(f"Significance: {correlation.TEST_NAME[method]}, Benjamini-Hochberg over all {tested} pairs shown. "
                f"A cross marks a pair with q ≥ {correlation.ALPHA:g} (not significant); r itself is the effect "
-               "size. Grey: undefined (a variable is constant on the pair's runs).")
-    for note in _notes(result):
-        st.caption(note)
+               "size. Grey: undefined (a variable is constant on the pair's runs). The tooltip has r, n, p and q.")
     with st.container(key="correlations_box"):  # scrolls sideways if a study has too many options to fit
         st.vega_lite_chart(correlation_chart.heatmap(result), width="content")
+    st.caption(_budget_note(frame) + " The accuracy selection does not apply here: within a range of accuracy "
+               "its correlations would be cut short.")
+    for note in _notes(result):
+        st.caption(note)
 
 
 render()

@@ -133,6 +133,8 @@ def _matrix(columns: list[_Column]) -> tuple[np.ndarray, np.ndarray]:
             left = _units(columns, first, rows)
             right = left if second is first else _units(columns, second, rows)
             block = np.clip(left.T @ right, -1.0, 1.0)
+            # a perfect relation is ±1 up to rounding; left at 0.9999999999999999 its p would be 1e-142, not 0
+            block[np.abs(block) > 1.0 - 1e-12] = np.sign(block[np.abs(block) > 1.0 - 1e-12])
             r[np.ix_(first, second)] = block
             r[np.ix_(second, first)] = block.T
     return r, n

@@ -52,12 +52,13 @@ def log_scaled(frame: study_frame.StudyFrame) -> frozenset[str]:
     return frozenset(names | ({"budget"} if frame.budgets else set()))
 
 
-def study_correlations(frame: study_frame.StudyFrame, *, method: str = "spearman", scale: str = "rank"
-                       ) -> Correlations:
-    """Every pair's correlation over the finished runs of the frame's budget choice (see the module)."""
-    values = study_views.run_values(frame, scale=scale, sample=SAMPLE_LIMIT if frame.runs > SAMPLE_LIMIT else None)
+def study_correlations(frame: study_frame.StudyFrame, *, method: str = "spearman", scale: str = "rank",
+                       limit: int = SAMPLE_LIMIT) -> Correlations:
+    """Every pair's correlation over the finished runs of the frame's budget choice (see the module), on a
+    uniform sample of `limit` of them where the study has more runs."""
+    values = study_views.run_values(frame, scale=scale, sample=limit if frame.runs > limit else None)
     # frame.runs counts every run; the sample is of the finished ones, which may all fit
-    sampled = frame.runs > SAMPLE_LIMIT and values.height == SAMPLE_LIMIT
+    sampled = frame.runs > limit and values.height == limit
     ordered = [c for c in OUTCOMES if c in values.columns]
     ordered += [c for c in values.columns if c not in ordered and c != "run_id"]
     data = correlation.design(values.select(ordered), log=log_scaled(frame), use_log=method == "pearson")

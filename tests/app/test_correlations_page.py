@@ -73,6 +73,15 @@ def test_every_study_matches_scipy_pair_by_pair(monkeypatch, warehouse, study):
     cells = _matrix(at)
     check_against_scipy(cells, variables, method="spearman")
     assert f"of {cells['p'].is_not_null().sum()} pairs significant" in text
+    # the line above the chart names the strongest significant correlations with accuracy, in order
+    with_accuracy = cells.filter((pl.col("a") == "accuracy") | (pl.col("b") == "accuracy"), pl.col("significant"))
+    strongest = with_accuracy.sort(pl.col("r").abs(), descending=True).head(5)
+    named = [f"{row['b'] if row['a'] == 'accuracy' else row['a']} (rho = {row['r']:+.2f})"
+             for row in strongest.iter_rows(named=True)]
+    if named:
+        assert f"Strongest significant correlations with accuracy: {', '.join(named)}" in text
+    else:
+        assert "No variable's correlation with accuracy is significant." in text
     if budget is None:
         assert "**loss** (no run records it)" in text and "**budget** (no run records it)" in text
         assert "the study has no budgets" in text
