@@ -178,3 +178,44 @@ def test_model_based_against_random_is_scipys_mann_whitney_at_the_same_budget(mo
             assert record["p"] == "not tested"
     assert tested >= 1 or study == IMPORTED
     assert "Mann-Whitney" in " ".join(c.value for c in at.caption)
+
+
+@pytest.fixture(scope="module")
+def long_sweep(tmp_path_factory):
+    """A planted BOHB-like sweep of 5,000 evaluations (pipeline/benchmarks/planted_sweep.py): ~135 brackets, more
+    than the bracket chart draws one line each for, the last one partial."""
+    from pipeline.benchmarks.planted_sweep import STUDY, write_planted_sweep
+
+    path = tmp_path_factory.mktemp("long-sweep") / "warehouse.duckdb"
+    write_planted_sweep(5_000, path)
+    return path, STUDY
+
+
+def test_a_long_sweep_pools_its_brackets_per_s_and_a_click_selects_them_all(monkeypatch, long_sweep):
+    path, study = long_sweep
+    at = _sweep(monkeypatch, path, study)
+    expected = {(s, r): (n, mean, best, brackets) for s, r, n, mean, best, brackets in sql(path, f"""
+        select bracket_s, round, count(test_accuracy), avg(test_accuracy), max(test_accuracy),
+               count(distinct bracket) filter (where test_accuracy is not null)
+        from runs r where {_study_where()} group by all having count(test_accuracy) > 0""", [study])}
+    assert sum(1 for _ in sql(path, f"select distinct bracket from runs r where {_study_where()}", [study])) > 60
+    drawn = _chart_data(at.get("vega_lite_chart")[0])
+    got = {(row["bracket_s"], row["round"]): row for row in drawn.iter_rows(named=True)}
+    assert got.keys() == expected.keys()
+    for key, (n, mean, _, brackets) in expected.items():
+        assert (got[key]["n"], got[key]["brackets"]) == (n, brackets) and got[key]["value"] == pytest.approx(mean)
+    at.radio(key="sweep.statistic").set_value("max").run()
+    drawn = _chart_data(at.get("vega_lite_chart")[0])
+    assert {(r["bracket_s"], r["round"]): pytest.approx(r["value"]) for r in drawn.iter_rows(named=True)} == {
+        key: best for key, (_, _, best, _) in expected.items()}
+    # the planted sweep's last bracket stops early: the schedule says so
+    table = next(d.value for d in at.dataframe if "state" in d.value.columns)
+    assert (table["state"] == "partial").sum() == 1
+    at.session_state["sweep.brackets"] = {"selection": {"bracket": [{"bracket_s": 4}]}}
+    at.run()
+    assert not at.exception
+    on_largest = _largest_finished(path, study, "r.bracket_s = ?", [4])
+    assert len(at.dataframe[-1].value) == min(len(on_largest), 1000)
+    assert set(at.dataframe[-1].value["bracket"]) <= {b for (b,) in sql(
+        path, f"select distinct bracket from runs r where {_study_where()} and bracket_s = 4", [study])}
+    assert f"{len(on_largest):,} finished evaluations: the " in " ".join(c.value for c in at.caption)
