@@ -87,8 +87,10 @@ def test_every_label_drawn_apart_and_every_cell_under_its_labels(drawn, demo_war
     x_at = {text: box.center[0] for text, box in axes["X"].ticks}
     for mark in rects:
         cx, cy = mark.box.center
-        if not (abs(y_at[mark.fields["row"]] - cy) < mark.box.h / 2 and abs(x_at[mark.fields["column"]] - cx)
-                < mark.box.w / 2):
+        row_y, column_x = y_at.get(mark.fields["row"]), x_at.get(mark.fields["column"])
+        if row_y is None or column_x is None:
+            continue  # a label not drawn: said above
+        if not (abs(row_y - cy) < mark.box.h / 2 and abs(column_x - cx) < mark.box.w / 2):
             problems.append(f"{study}: the cell {mark.fields['row']} x {mark.fields['column']} is not under its labels")
     assert problems == [], "\n".join(problems[:20])
 
