@@ -10,7 +10,7 @@ from pipeline.app.state import computed, current_scale, current_selection, sideb
 from pipeline.app.study_frame import StudyError, StudyFrame, _log_flags
 
 FIT_LIMIT = 100_000  # PCA is fit on at most this many finished networks (a uniform sample beyond: ~25 ms of PCA)
-TSNE_LIMIT = 2_000  # t-SNE places at most this many (a uniform sample): ~1 minute on 2 cores, once per version
+TSNE_LIMIT = 2_000  # t-SNE places at most this many (a uniform sample): 70-140 s on 2 busy cores, once per version
 METHODS = {"PCA": "PCA", "t-SNE": "t-SNE (on request)"}
 SHORT_SCALE = {"raw": "test accuracy", "normalized": "normalized accuracy", "rank": "rank within dataset"}
 # run_values' own columns; the hyperparameters follow them
@@ -96,7 +96,7 @@ def render() -> None:
         if method == "PCA":
             result, finished = computed(path, frame, _embedding, method="PCA", limit=FIT_LIMIT)
         else:
-            with st.spinner(f"t-SNE of up to {TSNE_LIMIT:,} networks: about a minute on two cores, once for this "
+            with st.spinner(f"t-SNE of up to {TSNE_LIMIT:,} networks: one to two minutes on two cores, once for this "
                             "version of the study and budget choice…"):
                 result, finished = computed(path, frame, _embedding, method="t-SNE", limit=TSNE_LIMIT)
     except (embedding.EmbeddingError, StudyError) as err:
