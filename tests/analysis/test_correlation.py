@@ -169,8 +169,11 @@ def test_design_leaves_out_what_does_not_vary_and_keeps_nulls():
     assert data.left_out == {"loss": "no run records it", "budget": "9 in every run"}
     assert data.values.columns == ["accuracy", "optimizer = adam", "optimizer = rms", "optimizer = sgd", "bn = true"]
     assert data.values["optimizer = sgd"].to_list() == [0.0, 1.0, 0.0, 1.0, None]  # inactive: unknown, not 0
-    with pytest.raises(ValueError, match="log-scaled"):
-        correlation.design(pl.DataFrame({"lr": [0.0, 0.1, 0.2]}), log={"lr"}, use_log=True)
+    logged = correlation.design(pl.DataFrame({"lr": [0.001, 0.1, 0.01], "b": [0.0, 1.0, 3.0]}), log={"lr", "b"},
+                                use_log=True)
+    assert logged.logged == ("lr",)  # b has a 0: no log10, and not said to be logged
+    assert logged.values["lr"].to_list() == pytest.approx([-3.0, -1.0, -2.0])
+    assert logged.values["b"].to_list() == [0.0, 1.0, 3.0]
 
 
 def test_a_pair_constant_on_its_runs_is_undefined_and_not_counted_in_the_correction():
