@@ -22,6 +22,7 @@ from pipeline.app.state import (
     cached_query,
     computed,
     current_budget,
+    current_selection,
     file_version,
     sidebar,
     study_or_stop,
@@ -292,6 +293,8 @@ def render() -> None:
                 "This page shows BOHB, Hyperband and random-search sweeps (`python -m pipeline.bohb`) and imported "
                 "hpbandster logs (`python -m pipeline.importers hpbandster`); pick one in the sidebar.")
         return
+    if current_selection() is not None:
+        st.caption("The sidebar's accuracy selection does not apply here: this page selects by bracket and brush.")
     settings = sweep_views.settings_of(overview)
     unit = UNITS.get(settings.get("budget_resource"), "epochs" if kind != "import" else "units")
     runs = _evaluations(str(path), file_version(path), name, kind)
