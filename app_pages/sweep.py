@@ -29,6 +29,7 @@ from pipeline.app.state import (
 )
 from pipeline.app.study_frame import TOP
 
+SCHEDULE_ROWS = 10  # rows the schedule table shows before it scrolls
 UNITS = {"epochs": "epochs", "data_fraction": "share of the training data"}
 
 
@@ -82,6 +83,10 @@ def _schedule(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, un
     if kind == "random_search":
         st.caption("hpbandster's random search runs each bracket as one round on the largest budget, its "
                    "configurations all sampled at random.")
+    if table.height > SCHEDULE_ROWS and (table["state"] != "complete").any():
+        # a long table scrolls: the brackets that did not run as planned lead, where they are seen
+        table = table.sort(pl.col("state") == "complete", "bracket")
+        st.caption("Brackets that did not run as planned first, then the others by number.")
     st.dataframe(table.fill_null(""), hide_index=True, width="stretch",
                  column_config={"s": st.column_config.NumberColumn("s", help="halvings the bracket starts with")})
 
