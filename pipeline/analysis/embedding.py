@@ -11,7 +11,8 @@ null where a conditional hyperparameter was inactive), as study_views.run_values
   swamps the other;
 - a hyperparameter that is inactive in some runs gets an 0/1 column `<name> active` as well, so that
   "inactive" is a place of its own rather than a pretended value;
-- a column that does not vary (one value, or never active) is left out: it cannot place a point.
+- a column that does not vary (one value where active, or never active) is left out: it cannot place a
+  point (a conditional one keeps its `active` column).
 
 PCA (sklearn.decomposition.PCA on the features' covariance matrix: 25 ms at 100,000 runs where a full SVD
 takes 2 s) gives axes whose meaning is their loadings: each axis is a
@@ -84,8 +85,8 @@ def features(values: pl.DataFrame, hyperparameters: Mapping[str, str] | Sequence
             block, names, took_log = _number(series.cast(pl.Float64).to_numpy(), active, name, name in log)
             logged += [name] if took_log and names else []
         else:
-            block, names = _category(series, active, name)
-        if names and not active.all():
+            block, names = _category(series, name)
+        if active.any() and not active.all():  # where it is set is a feature even when its value is not
             block = np.column_stack([block, active.astype(float)])
             names = [*names, f"{name} active"]
             conditional.append(name)
@@ -116,17 +117,16 @@ def _number(x: np.ndarray, active: np.ndarray, name: str, space_log: bool) -> tu
     return column[:, None], [f"{name} (log10)" if took_log else name], took_log
 
 
-def _category(series: pl.Series, active: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
+def _category(series: pl.Series, name: str) -> tuple[np.ndarray, list[str]]:
     """One 0/1 column per value (sorted as text), all 0 where inactive; none when only one value occurs
-    and the parameter is always active (a column of ones places nothing)."""
+    (its column would be all ones, or the same as the `active` column)."""
     text = series.cast(pl.String)
     options = sorted(text.drop_nulls().unique().to_list())
-    if len(options) < 2 and active.all():
+    if len(options) < 2:
         return np.empty((len(series), 0)), []
     codes = text.to_numpy()
-    block = np.column_stack([(codes == option).astype(float) for option in options]) if options else \
-        np.empty((len(series), 0))
-    return block, [f"{name} = {option}" for option in options]
+    return np.column_stack([(codes == option).astype(float) for option in options]), \
+        [f"{name} = {option}" for option in options]
 
 
 @dataclass(frozen=True)

@@ -65,22 +65,24 @@ def reference(path, study: str, *, budget: str | float | None = None) -> dict:
                                                  or seen.max() / seen.min() >= 100)
             if logged:
                 x = np.log10(x)
-            if np.ptp(x[active]) == 0:
-                continue
             block = np.zeros((len(ids), 1))
             block[active] = StandardScaler().fit_transform(x[active][:, None])
             kept = [f"{name} (log10)" if logged else name]
+            if np.ptp(x[active]) == 0:
+                block, kept = np.zeros((len(ids), 0)), []
         else:
             text = np.array([value for _, value, _ in sorted(rows)], dtype=object)[:, None]
             encoder = OneHotEncoder(sparse_output=False).fit(text)
-            if len(encoder.categories_[0]) < 2 and active.all():
-                continue
             block = np.zeros((len(ids), len(encoder.categories_[0])))
             block[active] = encoder.transform(text)
             kept = [f"{name} = {c}" for c in encoder.categories_[0]]
+            if len(kept) < 2:  # a single option is no feature (where it is set is the `active` column's)
+                block, kept = np.zeros((len(ids), 0)), []
         if not active.all():
             block = np.column_stack([block, active.astype(float)])
             kept.append(f"{name} active")
+        if not kept:
+            continue
         blocks.append(block)
         columns += kept
     return {"ids": ids, "accuracy": np.array([r[1] for r in runs]), "matrix": np.column_stack(blocks),
@@ -132,7 +134,8 @@ def test_pca_matches_scikit_learn_on_features_built_from_sql(warehouse, study, b
 
 
 def test_feature_rules_on_a_small_frame():
-    """Inactive -> 0 after scaling plus an `active` column; two decades -> log10; no variation -> no column."""
+    """Inactive -> 0 after scaling plus an `active` column; two decades -> log10; no variation -> no column
+    (a conditional one keeps its `active` column)."""
     values = pl.DataFrame({"lr": [1e-4, 1e-3, 1e-2, 1e-1], "momentum": [0.5, None, 0.9, None],
                            "width": [8.0, 8.0, 8.0, 8.0], "opt": ["sgd", "adam", "sgd", "adam"],
                            "act": ["relu", None, "relu", None]})
@@ -142,8 +145,8 @@ def test_feature_rules_on_a_small_frame():
                        .ravel())
     assert np.allclose(cols["momentum"], [-1, 0, 1, 0]) and np.allclose(cols["momentum active"], [1, 0, 1, 0])
     assert np.allclose(cols["opt = adam"], [0, 1, 0, 1]) and np.allclose(cols["opt = sgd"], [1, 0, 1, 0])
-    # one value where active: its 0/1 column is the same as `act active`; both stay, as the rule says
-    assert np.allclose(cols["act = relu"], [1, 0, 1, 0]) and "act active" in cols
+    # one value where active: no one-hot column (it would repeat `act active`), the `active` column stays
+    assert "act = relu" not in cols and np.allclose(cols["act active"], [1, 0, 1, 0])
     assert feats.dropped == ("width",) and feats.logged == ("lr",) and feats.conditional == ("momentum", "act")
 
 
