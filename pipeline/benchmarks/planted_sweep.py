@@ -35,9 +35,10 @@ plus a per-evaluation N(0, 0.01), on top of
   configurations): loss 1, no test accuracy; failed: 0.5 % of evaluations at random (a lost
   worker): no loss, no test accuracy, an error text.
 Validation accuracy (loss = 1 - it) and test accuracy are each the evaluation's accuracy plus
-N(0, 0.005), counted on 5,000 validation and 10,000 test images (a few thousand distinct values, as
-measured accuracies have). Eight workers; times start at 2026-01-01 00:00 UTC, a round is submitted
-once the previous one has finished.
+N(0, 0.005), counted on 6,000 validation images (the 10 % of MNIST's 60,000 training images a sweep
+holds out) and its 10,000 test images: a few thousand distinct values, as measured accuracies have.
+The dataset is called mnist; its levels are planted, not measured. Eight workers; times start at
+2026-01-01 00:00 UTC, a round is submitted once the previous one has finished.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ MIN_BUDGET, MAX_BUDGET, ETA = 1.0, 81.0, 3.0
 RANDOM_FRACTION = 1 / 3  # BOHB's default: the share of new configurations sampled at random
 WORKERS = 8
 START = datetime(2026, 1, 1)
-VALIDATION_IMAGES, TEST_IMAGES = 5_000, 10_000
+DATASET, TRAIN_IMAGES, VALIDATION_IMAGES, TEST_IMAGES = "mnist", 60_000, 6_000, 10_000
 PLANTED = {
     "level_top": 0.90,  # level(b) = level_top - level_drop / sqrt(b)
     "level_drop": 0.30,
@@ -206,14 +207,15 @@ def _records(c: dict[str, np.ndarray], configs: Configs, seed: int, rng: np.rand
     batch = configs.values["batch_size"][c["config"]].astype(float)
     train_seconds = c["budget"] * 0.2 * np.sqrt(32 / batch) * rng.lognormal(0, 0.1, n)
     wall = train_seconds + 0.05
+    train_accuracy = np.minimum(1.0, c["validation"] + 0.02)
     submitted, worker = _schedule(wall, c["round"], c["bracket"])
     columns = {
-        "trial": np.arange(n), "status": c["status"], "dataset": np.full(n, "digits"),
+        "trial": np.arange(n), "status": c["status"], "dataset": np.full(n, DATASET),
         "error": np.where(ok, None, np.where(failed, "RuntimeError: the worker was lost (planted failure)",
                                              np.char.add("training loss became nan in epoch ",
                                                          np.maximum(1, c["budget"].astype(int) // 2).astype(str)))),
         "test_accuracy": np.where(ok, c["test"], None), "test_loss": np.where(ok, -np.log(c["test"]), None),
-        "train_accuracy": np.where(ok, np.minimum(1.0, c["validation"] + 0.02), None),
+        "train_accuracy": np.where(ok, train_accuracy, None), "train_loss": np.where(ok, -np.log(train_accuracy), None),
         "epochs": np.where(ok, c["budget"].astype(int), None), "train_seconds": train_seconds, "wall_seconds": wall,
         "parameter_count": (4_000 + 140 * hidden).astype(int), "flops_per_sample": (150_000 + 280 * hidden).astype(int),
         "inference_ms_per_image": 0.02 + hidden / 6_400, "seed": seed * 1_000_003 + c["config"],
@@ -266,8 +268,10 @@ def write_planted_sweep(evaluations: int, path: Path, *, study: str = STUDY, see
     """Write the planted sweep into the warehouse at `path` (created if absent); returns its study id."""
     space = load_space(SPACE)
     records, plan = sweep_records(evaluations, space, seed)
-    settings = {"optimizer": "bohb", "dataset": "digits", "min_budget": MIN_BUDGET, "max_budget": MAX_BUDGET,
-                "eta": ETA, "seed": seed, "planted": "pipeline/benchmarks/planted_sweep.py"}
+    # the keys a real sweep's settings have (pipeline.bohb's SweepConfig.identity), and where it came from
+    settings = {"image_size": 28, "channels": 1, "train_size": TRAIN_IMAGES, "test_size": TEST_IMAGES, "data_seed": 0,
+                "seed": seed, "optimizer": "bohb", "dataset": DATASET, "min_budget": MIN_BUDGET,
+                "max_budget": MAX_BUDGET, "eta": ETA, "epochs": 4, "planted": "pipeline/benchmarks/planted_sweep.py"}
     complete = len(records) == sum(r.configs for r in plan)
     store.check_writable(path)
     with store.write(path) as con:

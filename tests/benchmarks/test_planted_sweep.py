@@ -224,3 +224,38 @@ def test_100000_evaluations_build_in_well_under_a_minute(tmp_path):
     seconds = time.perf_counter() - start
     assert sql(path, "select count(*), count(distinct config_id) from runs")[0][0] == 100_000
     assert seconds < 40, f"{seconds:.1f} s"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_same_shape_as_a_real_bohb_sweep(tmp_path):
+    """A real BOHB sweep by pipeline.bohb (4 evaluations, budgets 1 and 3) and the planted one in one warehouse:
+    the same run columns filled for finished runs, the same study-view and wide-table columns, and the planted
+    settings hold every key of the real ones."""
+    from pipeline import bohb
+
+    path = tmp_path / "both.duckdb"
+    planted_sweep.write_planted_sweep(200, path)
+    bohb.main(["--study", "real", "--iterations", "1", "--min-budget", "1", "--max-budget", "3", "--dataset", "digits",
+               "--image-size", "8", "--train-size", "200", "--test-size", "100", "--workers", "1",
+               "--flush-seconds", "0.2", "--warehouse", str(path)])
+    columns = [c for (c,) in sql(path, "select column_name from duckdb_columns() where table_name = 'runs'")]
+
+    def filled(study: str) -> set[str]:
+        counts = sql(path, "select count(*), " + ", ".join(f'count(r."{c}")' for c in columns) +
+                     " from runs r join studies s using (study_id) where s.name = ? and r.status = 'ok'", [study])[0]
+        assert counts[0] > 0
+        return {c for c, n in zip(columns, counts[1:]) if n == counts[0]}
+
+    assert filled(STUDY) == filled("real")
+
+    def typed(table: str) -> list[tuple]:
+        return sql(path, "select column_name, data_type from duckdb_columns() where table_name = ? "
+                         "and schema_name = ? order by column_index", table.split(".")[::-1])
+
+    assert typed("main.study_planted_sweep") == typed("main.study_real")
+    ids = dict(sql(path, "select name, study_id from studies"))
+    assert typed(f"wide.study_{ids[STUDY]}") == typed(f"wide.study_{ids['real']}")
+    settings = dict(sql(path, "select name, settings from studies"))
+    real_keys = set(re.findall(r'"(\w+)":', settings["real"]))
+    assert real_keys and real_keys <= set(re.findall(r'"(\w+)":', settings[STUDY]))
