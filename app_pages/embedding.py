@@ -17,13 +17,19 @@ SHORT_SCALE = {"raw": "test accuracy", "normalized": "normalized accuracy", "ran
 RUN_COLUMNS = ("run_id", "dataset", "accuracy", "loss", "budget")
 
 
+def _hyperparameters(frame: StudyFrame) -> dict[str, str]:
+    """Column -> name of the hyperparameters in _embedding's points: positional names (hp0, hp1, ...) keep them
+    apart from the run columns whatever they are called."""
+    names = [p.name for p in frame.params[1:] if not p.run_column]  # params[0] is the dataset, a run column
+    return {f"hp{i}": name for i, name in enumerate(names)}
+
+
 def _embedding(frame: StudyFrame, *, method: str, limit: int) -> tuple[embedding.Embedding, int]:
     """The study's finished networks embedded (at most `limit` of them, a uniform sample), with their accuracy
     on every scale (so the sidebar's scale recolours without computing again), and how many finished."""
     values = study_views.run_values(frame, scale="raw", sample=limit if frame.runs > limit else None)
-    names = [p.name for p in frame.params[1:] if not p.run_column]
-    hyperparameters = {f"hp{i}": name for i, name in enumerate(names)}
-    # the hyperparameters are run_values' last columns; positional names keep them apart from the run columns
+    hyperparameters = _hyperparameters(frame)
+    # the hyperparameters are run_values' last columns
     values = values.rename(dict(zip(values.columns[len(RUN_COLUMNS):], hyperparameters)))
     scales = frame.query("run_values", columns=", ".join(
         ["run_id", *(f"accuracy_on('{scale}', study) as {scale}" for scale in SCALES)]), sample="")
@@ -36,8 +42,7 @@ def _embedding(frame: StudyFrame, *, method: str, limit: int) -> tuple[embedding
 def _loadings(result: embedding.Embedding) -> None:
     """Which hyperparameters each PCA axis is made of: each one's share of the axis, then the signed weights."""
     loadings = result.loadings
-    shares = (loadings.group_by("hyperparameter").agg((pl.col(axis) ** 2).sum().alias(axis) for axis in ("pc1", "pc2"))
-              .sort(pl.max_horizontal("pc1", "pc2"), descending=True))
+    shares = embedding.axis_shares(loadings)
     st.markdown("**What the axes are made of**: each hyperparameter's share of an axis (its columns' squared "
                 "weights; each axis sums to 100 %).")
     st.dataframe(shares.rename({"pc1": "share of PC1", "pc2": "share of PC2"}), hide_index=True,
@@ -69,10 +74,8 @@ def _fields(result: embedding.Embedding, frame: StudyFrame, scale: str) -> list[
     fields.append(("dataset", "dataset", None))
     if frame.budgets:
         fields.append(("budget", "budget", ".4~g"))
-    points = result.points
-    for i, name in enumerate(p.name for p in frame.params[1:] if not p.run_column):
-        column = f"hp{i}"
-        fields.append((column, name, ".4~g" if points[column].dtype.is_numeric() else None))
+    for column, name in _hyperparameters(frame).items():
+        fields.append((column, name, ".4~g" if result.points[column].dtype.is_numeric() else None))
     fields.append(("run_id", "run id", "d"))
     return fields
 

@@ -182,12 +182,17 @@ def pca(feats: Features) -> Pca:
     return Pca(coords, (float(ratio[0]), float(ratio[1])), loadings)
 
 
+def axis_shares(loadings: pl.DataFrame) -> pl.DataFrame:
+    """Each hyperparameter's share of each PCA axis: its columns' squared loadings summed (an axis is a unit
+    vector, so the shares of all add up to 1). Columns hyperparameter, pc1, pc2; the largest share first."""
+    return (loadings.group_by("hyperparameter").agg((pl.col(axis) ** 2).sum() for axis in ("pc1", "pc2"))
+            .sort(pl.max_horizontal("pc1", "pc2"), "hyperparameter", descending=[True, False]))
+
+
 def axis_makeup(loadings: pl.DataFrame, axis: str, *, top: int = 2) -> list[tuple[str, float]]:
-    """The hyperparameters an axis ("pc1" / "pc2") is mostly made of: each one's share of the axis' squared
-    loadings (its columns summed; the shares of all add up to 1), largest first."""
-    shares = (loadings.group_by("hyperparameter").agg((pl.col(axis) ** 2).sum().alias("share"))
-              .sort(["share", "hyperparameter"], descending=[True, False]))
-    return [(row["hyperparameter"], float(row["share"])) for row in shares.head(top).iter_rows(named=True)]
+    """The hyperparameters an axis ("pc1" / "pc2") is mostly made of, with their axis_shares(), largest first."""
+    shares = axis_shares(loadings).sort(axis, "hyperparameter", descending=[True, False])
+    return [(row["hyperparameter"], float(row[axis])) for row in shares.head(top).iter_rows(named=True)]
 
 
 def tsne(feats: Features, *, seed: int = 0) -> tuple[np.ndarray, float]:
