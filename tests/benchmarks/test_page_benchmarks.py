@@ -53,3 +53,16 @@ def test_server_side_benchmark_renders_every_page_on_both_warehouses(capsys, mon
         pages = re.findall(r"^  (\w+) +[\d,]+ ms +[\d,]+ ms +[\d,]+ ms +[\d.]+ [\d.]+ [\d.]+", table, flags=re.M)
         assert pages == list(app_benchmark.PAGES), table
     assert "peak memory of the app" in out
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not browser_benchmark.CHROMIUM.exists(), reason="Debian's chromium is absent (bash .ci/setup)")
+def test_browser_benchmark_sees_every_page_drawn_on_a_sweep(tmp_path):
+    """One round of clicks on a small planted sweep: every page, the Sweep page's charts included, counts as
+    drawn (a page that did not draw would stop the benchmark with its name)."""
+    path = Warehouse(EVALUATIONS, 400).build(tmp_path)
+    with browser_benchmark.serving(path, tmp_path / "streamlit.log") as url:
+        first, times = browser_benchmark.time_pages(url, 1, sweep=True)
+    assert list(times) == list(browser_benchmark.PAGES) and all(len(t) == 1 and t[0] > 0 for t in times.values())
+    assert first > 0
