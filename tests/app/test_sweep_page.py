@@ -5,6 +5,7 @@ scipy for the test). Selections are simulated as AppTest allows: the chart's eve
 from __future__ import annotations
 
 import io
+import math
 
 import polars as pl
 import pyarrow.ipc
@@ -64,9 +65,12 @@ def _check_schedule(at, path, study: str) -> None:
     if study == "demo-random-search":
         # hpbandster's RandomSearch: budget_per_iteration // max_budget configurations per iteration, all on the
         # max budget, where budget_per_iteration = sum(b_i * eta**i) over the budgets from the largest down
-        max_budget, eta = 81, 3
-        per_bracket = sum(b * eta**i for i, b in enumerate([81, 27, 9, 3, 1])) // max_budget
-        planned = {(b, float(max_budget)): per_bracket for b, _ in done}
+        low, high, eta = sql(path, "select settings->>'min_budget', settings->>'max_budget', settings->>'eta' "
+                                   "from studies where name = ?", [study])[0]
+        low, high, eta = float(low), float(high), float(eta)
+        ladder = [high / eta**k for k in range(round(math.log(high / low, eta)) + 1)]  # largest first
+        per_bracket = int(sum(b * eta**i for i, b in enumerate(ladder)) // high)
+        planned = {(b, high): per_bracket for b, _ in done}
     else:
         planned = {(b, budget): n for b, budget, n in sql(path, f"""
             select bracket, budget, configs from sweep_plan r where {_study_where()}""", [study])}
