@@ -102,10 +102,12 @@ def _brackets(name: str, kind: str, runs: pl.DataFrame, path, unit: str) -> tupl
     if points.is_empty():
         st.info("No evaluation of this sweep has finished with a test accuracy yet.")
         return [], "every bracket"
-    if kind == "random_search":
-        st.caption("Random search has one round per bracket: each bracket is one point on the largest budget.")
     pooled = points["bracket"].null_count() == points.height
-    if pooled:
+    if kind == "random_search" and not pooled:
+        st.caption(f"Random search has one round per bracket, on the largest budget: each bracket is one dot, the "
+                   f"{statistic} test accuracy of its finished evaluations (n in the tooltip). Click a dot to select "
+                   "its configurations below; double-click to select every bracket again.")
+    elif pooled:
         st.caption(f"The {statistic} test accuracy of each round's finished evaluations (n in the tooltip), one "
                    f"line per s: {runs['bracket'].n_unique():,} brackets are too many lines to tell apart, so the "
                    "brackets sharing a schedule (s halvings) are pooled. Click a line to select its brackets' "
