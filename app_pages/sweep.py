@@ -156,7 +156,9 @@ def _scatter(kind: str, shown: pl.DataFrame, where: str, unit: str) -> dict | No
     if brush:
         st.altair_chart(sweep_charts.sampling_shares(shares), width="stretch")
         st.caption(f"In the brush: {brushed.height:,} of {shown.height:,} evaluations (all shown, not only those "
-                   "drawn).")
+                   "drawn): " + "; ".join(
+                       f"{row['sampling']} {row['share_brushed']:.0%} ({row['n_brushed']:,}) against "
+                       f"{row['share_shown']:.0%} of all" for row in shares.iter_rows(named=True)) + ".")
     else:
         st.caption("Shares among all shown: " + ", ".join(
             f"{row['sampling']} {row['share_shown']:.0%} ({row['n_shown']:,})" for row in shares.iter_rows(named=True)))
