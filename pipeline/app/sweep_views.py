@@ -44,9 +44,13 @@ def optimizer_name(kind: str, settings: dict, runs: pl.DataFrame) -> str:
 
 def budget_plan(settings: dict, runs: pl.DataFrame) -> tuple[float, float, float | None]:
     """(min budget, max budget, eta) from the study's settings, else the budgets its runs had (eta unknown)."""
-    low = settings.get("min_budget", runs["budget"].min())
-    high = settings.get("max_budget", runs["budget"].max())
-    return float(low), float(high), (float(settings["eta"]) if settings.get("eta") else None)
+    def number(key: str, default: float | None) -> float | None:
+        try:
+            return float(settings[key])
+        except (KeyError, TypeError, ValueError):
+            return default
+    return (number("min_budget", float(runs["budget"].min())), number("max_budget", float(runs["budget"].max())),
+            number("eta", None))
 
 
 def random_search_configs(min_budget: float, max_budget: float, eta: float) -> int:
@@ -81,6 +85,7 @@ def counts(runs: pl.DataFrame) -> dict[str, int]:
 def space_table(search_space: str | None) -> tuple[pl.DataFrame, dict]:
     """The search space as rows (hyperparameter, values, scale, active when) and its fixed values."""
     space = json.loads(search_space or "{}")
+    space = space if isinstance(space, dict) else {}
     fixed = space.pop("fixed", {}) if isinstance(space.get("fixed"), dict) else {}
     rows = []
     for name, spec in space.items():
@@ -106,8 +111,9 @@ def schedule(plan_done: pl.DataFrame, kind: str, settings: dict, runs: pl.DataFr
     """sweep_schedule per bracket and round, with state: complete, partial (fewer done than planned), not run,
     or unplanned (a round the stored plan does not hold). A random-search study gets its own plan (one round
     per bracket, on the largest budget) in place of the Hyperband plan it may have stored."""
-    if kind == "random_search" and settings.get("eta"):
-        low, high, eta = budget_plan(settings, runs)
+    low, high, eta = budget_plan(settings, runs)
+    # settings a person could have edited: only a plan hpbandster could run replaces the stored one
+    if kind == "random_search" and eta is not None and hyperband.plan_problem(low, high, eta) is None:
         planned = random_search_configs(low, high, eta)
         done = (runs.group_by("bracket").agg(
             pl.len().alias("done"), *[(pl.col("status") == s).sum().alias(s) for s in ("ok", "diverged", "failed")])

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
 
+import duckdb
 import polars as pl
 import pyarrow.ipc
 import pytest
@@ -229,3 +231,23 @@ def test_a_long_sweep_pools_its_brackets_per_s_and_a_click_selects_them_all(monk
     assert set(at.dataframe[-1].value["bracket"]) <= {b for (b,) in sql(
         path, f"select distinct bracket from runs r where {_study_where()} and bracket_s = 4", [study])}
     assert f"{len(on_largest):,} finished evaluations: the " in " ".join(c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("kind,settings,space", [
+    ("import", '{"eta": "abc", "min_budget": "x", "max_budget": null}', '{"lr": 5, "fixed": [1]}'),
+    ("random_search", '{"eta": 1, "min_budget": 1, "max_budget": 9}', '{"lr": "not a spec"}'),
+    ("random_search", '{"eta": 3, "min_budget": 9, "max_budget": 1e300}', '{"lr": {"low": "a", "when": {}}}'),
+    ("bohb", "{}", None),
+])
+def test_odd_settings_and_spaces_in_the_warehouse_still_render(monkeypatch, sweep_warehouse, tmp_path, kind, settings,
+                                                               space):
+    """Settings and spaces are JSON a person or another tool may have written: the page shows what it can."""
+    path = tmp_path / "odd.duckdb"
+    shutil.copy(sweep_warehouse, path)
+    con = duckdb.connect(str(path))
+    con.execute("update studies set kind = ?, settings = ?, search_space = ? where name = ?",
+                [kind, settings, space, IMPORTED])
+    con.close()
+    at = _sweep(monkeypatch, path, IMPORTED)
+    evaluations = sql(path, f"select count(*) from runs r where {_study_where()}", [IMPORTED])[0][0]
+    assert {m.label: m.value for m in at.metric}["Evaluations"] == f"{evaluations:,}"
