@@ -5,7 +5,8 @@ from tests.conftest import run_cli, sha256, sql
 
 
 def test_demo_holds_a_real_ensemble(demo_warehouse):
-    runs, datasets = sql(demo_warehouse, "select count(*), count(distinct dataset) from runs")[0]
+    runs, datasets = sql(demo_warehouse, "select count(*), count(distinct dataset) from runs join studies "
+                                         "using (study_id) where name = 'demo-ensemble'")[0]
     assert runs >= 1000 and datasets >= 3
     for table in demo.TABLES:
         parquet = sql(demo_warehouse, f"select count(*) from read_parquet('{demo.DEMO_DIR / table}.parquet')")
@@ -38,3 +39,28 @@ def test_export_and_restore_through_paths_with_a_quote_and_a_space(tiny_warehous
     demo.restore(folder, target)
     for table in demo.TABLES:
         assert sql(target, f"select count(*) from {table}") == sql(tiny_warehouse, f"select count(*) from {table}")
+
+
+def test_demo_holds_three_real_sweeps_on_one_problem(demo_warehouse):
+    """BOHB, Hyperband and random search on the same space, dataset and budgets (min 1, max 81, eta 3), each two
+    full Hyperband iterations (ten brackets) as hpbandster plans them, every planned evaluation run."""
+    from pipeline.core import hyperband
+
+    studies = sql(demo_warehouse, "select name, kind, search_space, settings->>'dataset', settings->>'min_budget', "
+                                  "settings->>'max_budget', settings->>'eta' from studies where kind <> 'ensemble' "
+                                  "order by name")
+    assert [(name, kind) for name, kind, *_ in studies] == [
+        ("demo-bohb", "bohb"), ("demo-hyperband", "hyperband"), ("demo-random-search", "random_search")]
+    assert len({tuple(problem) for _, _, *problem in studies}) == 1  # one space, dataset and budgets
+    for name, kind, *_ in studies:
+        plan = hyperband.plan(1, 81, 3, 10, optimizer=kind)
+        planned = sql(demo_warehouse, "select bracket, bracket_s, round, configs, budget from sweep_plan "
+                                      "join studies using (study_id) where name = ? order by 1, 3", [name])
+        assert planned == [(r.bracket, r.s, r.round, r.configs, r.budget) for r in plan]
+        done = sql(demo_warehouse, "select bracket, bracket_s, round, count(*), any_value(budget) from runs "
+                                   "join studies using (study_id) where name = ? group by all order by 1, 3", [name])
+        assert done == planned
+    sampled = dict(sql(demo_warehouse, "select name, list(distinct sampled_as order by sampled_as) from runs "
+                                       "join studies using (study_id) where kind <> 'ensemble' group by name"))
+    assert sampled == {"demo-bohb": ["model_based", "promoted", "random"], "demo-hyperband": ["promoted", "random"],
+                       "demo-random-search": ["random"]}
