@@ -183,8 +183,8 @@ def test_model_based_against_random_is_scipys_mann_whitney_at_the_same_budget(mo
         assert (record["n model-based"], record["n random"]) == (len(model), len(random))
         if min(len(model), len(random)) >= 5:
             u, p = stats.mannwhitneyu(model, random, alternative="two-sided")
-            assert float(record["p"]) == pytest.approx(p, rel=0.05)  # shown to 2 significant digits
-            assert float(record["P(model-based > random)"]) == pytest.approx(u / (len(model) * len(random)), abs=0.005)
+            assert record["p"] == f"{p:.2g}"  # shown to 2 significant digits
+            assert record["P(model-based > random)"] == f"{u / (len(model) * len(random)):.2f}"
             tested += 1
         else:
             assert record["p"] == "not tested"
