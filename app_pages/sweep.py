@@ -202,21 +202,34 @@ def _sampling_test(kind: str, tests: pl.DataFrame | None) -> None:
         "median model-based": st.column_config.NumberColumn(format="%.3f"),
         "median random": st.column_config.NumberColumn(format="%.3f"),
         "P(model-based > random)": st.column_config.TextColumn(
-            help="Common-language effect size U / (n1 n2): the chance that a model-based pick beats "
-                                "a random one at this budget (ties count half); 0.5 is no difference."),
+            help="Common-language effect size U / (n1 n2): the chance that a model-based pick beats a random "
+                 "one at this budget (ties count half); 0.5 is no difference."),
         "q": st.column_config.TextColumn(help="Benjamini-Hochberg adjusted p over the budgets tested")})
-    verdict = []
-    for row in tests.iter_rows(named=True):
-        if not row["tested"]:
-            continue
-        word = ("better" if row["better"] else "worse" if row["worse"] else
-                "not different beyond a small effect" if row["significant"] else "not significantly different")
-        verdict.append(f"budget {row['budget']:g}: model-based picks {word} (P = {row['effect']:.2f}, "
-                       f"q = {row['q']:.2g}, n = {row['n_model_based']:,} + {row['n_random']:,})")
+    tested = tests.filter(pl.col("tested"))
+    st.markdown(_sampling_verdict(tested))
     st.caption(f"Test: {sweeps.SAMPLING_TEST_NAME}; a budget is tested when each kind has at least "
-               f"{sweeps.MIN_GROUP} finished evaluations; better or worse needs q < 0.05 and P ≥ {sweeps.MIN_EFFECT} "
-               f"(or ≤ {1 - sweeps.MIN_EFFECT:.2f}). " + ("; ".join(verdict) + "." if verdict else
-                                                          "No budget has enough evaluations of both kinds."))
+               f"{sweeps.MIN_GROUP} finished evaluations; better or worse needs q < 0.05 and "
+               f"P(model-based > random) ≥ {sweeps.MIN_EFFECT} (or ≤ {1 - sweeps.MIN_EFFECT:.2f}).")
+
+
+def _sampling_verdict(tested: pl.DataFrame) -> str:
+    """The answer in one or two sentences: the budgets where model-based picks were better or worse."""
+    if tested.is_empty():
+        return "No budget has enough finished evaluations of both kinds to test."
+
+    def listed(rows: pl.DataFrame) -> str:
+        return "; ".join(f"budget {r['budget']:g} (P = {r['effect']:.2f}, q = {r['q']:.2g}, "
+                         f"n = {r['n_model_based']:,} + {r['n_random']:,})" for r in rows.iter_rows(named=True))
+    better, worse = tested.filter(pl.col("better")), tested.filter(pl.col("worse"))
+    parts = []
+    if not better.is_empty():
+        parts.append(f"**Model-based picks beat random ones** at {listed(better)}.")
+    if not worse.is_empty():
+        parts.append(f"**Model-based picks did worse than random ones** at {listed(worse)}.")
+    if not parts:
+        parts.append(f"**No difference found:** at none of the {tested.height} budgets tested do model-based and "
+                     "random picks differ by a small effect or more with q < 0.05.")
+    return " ".join(parts)
 
 
 def _budget_check(correlations: pl.DataFrame | None, paired: dict | None, unit: str) -> None:

@@ -41,7 +41,9 @@ def bracket_lines(points: pl.DataFrame, *, statistic: str, unit: str) -> alt.Cha
     pick = alt.selection_point(name=BRACKET, fields=[line], on="click", clear="dblclick")
     brackets = sorted(set(points["bracket"].to_list())) if not pooled else []
     if not pooled and len(brackets) <= len(DATASET_COLORS):
-        color = alt.Color("bracket:N", title="bracket", scale=alt.Scale(range=DATASET_COLORS), sort=brackets)
+        # ten entries are taller than the plot: two columns keep the last one on the page
+        color = alt.Color("bracket:N", title="bracket", scale=alt.Scale(range=DATASET_COLORS), sort=brackets,
+                          legend=alt.Legend(columns=2 if len(brackets) > 8 else 1))
     else:
         color = alt.Color("bracket_s:N", title="s (halvings)", scale=alt.Scale(range=DATASET_COLORS))
     title = STATISTIC_TITLES[statistic]

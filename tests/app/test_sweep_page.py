@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow.ipc
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from tests.app.apptest import open_page, run_app
 from tests.conftest import sql
@@ -176,7 +177,7 @@ def test_model_based_against_random_is_scipys_mann_whitney_at_the_same_budget(mo
                (select q.sampled_as from runs q where q.study_id = r.study_id and q.config_id = r.config_id
                 order by q.budget limit 1) as origin
         from runs r where {_study_where()} and r.status = 'ok' and r.test_accuracy is not null""", [study])
-    tested = 0
+    tested, p_values, effects = 0, [], []
     for record in table.to_dict("records"):
         model = [a for b, a, o in rows if b == record["budget"] and o == "model_based"]
         random = [a for b, a, o in rows if b == record["budget"] and o == "random"]
@@ -186,10 +187,21 @@ def test_model_based_against_random_is_scipys_mann_whitney_at_the_same_budget(mo
             assert record["p"] == f"{p:.2g}"  # shown to 2 significant digits
             assert record["P(model-based > random)"] == f"{u / (len(model) * len(random)):.2f}"
             tested += 1
+            p_values.append(p)
+            effects.append((record["budget"], u / (len(model) * len(random))))
         else:
             assert record["p"] == "not tested"
     assert tested >= 1 or study == IMPORTED
     assert "Mann-Whitney" in " ".join(c.value for c in at.caption)
+    # the verdict: budgets with BH q < 0.05 (statsmodels) and P >= 0.56 are named as better, none: no difference
+    verdict = " ".join(m.value for m in at.markdown)
+    if tested:
+        q = multipletests(p_values, method="fdr_bh")[1]
+        better = [b for (b, e), qq in zip(effects, q) if qq < 0.05 and e >= 0.56]
+        if better:
+            assert "Model-based picks beat random ones** at " + f"budget {better[0]:g} " in verdict
+        elif not any(qq < 0.05 and e <= 0.44 for (_, e), qq in zip(effects, q)):
+            assert f"at none of the {tested} budgets tested" in verdict
 
 
 @pytest.fixture(scope="module")
