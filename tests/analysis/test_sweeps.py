@@ -136,8 +136,7 @@ def _demo_evaluations(path, study: str) -> pl.DataFrame:
 @pytest.mark.parametrize("study", ["demo-bohb", "demo-hyperband"])
 def test_demo_sweeps_statistics_match_scipy(demo_warehouse, study):
     evaluations = _demo_evaluations(demo_warehouse, study)
-    if evaluations.is_empty():
-        pytest.skip(f"the demo has no study {study} yet")
+    assert evaluations.height > 100
     correlations = sweeps.budget_correlations(evaluations)
     budgets = sorted(set(evaluations["budget"]))
     assert correlations.height == len(budgets) - 1
