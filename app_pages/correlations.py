@@ -19,7 +19,8 @@ def _budget_note(frame) -> str:
         return "Every finished network counts once (the study has no budgets)."
     if frame.budget == TOP:
         return ("Budget (sidebar): each configuration once, its evaluation on the largest budget it reached, so "
-                "budget is a variable here: how far a configuration was promoted.")
+                "budget is a variable here: how far a configuration was promoted (a sweep promotes the better "
+                "ones, so budget goes with accuracy by design).")
     return f"Budget (sidebar): the evaluations on budget {frame.budget:g} only."
 
 
