@@ -9,7 +9,6 @@ log-scaled number) and on an imported hpbandster log (a conditional hyperparamet
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import polars as pl
@@ -191,8 +190,9 @@ def test_a_pair_constant_on_its_runs_is_undefined_and_not_counted_in_the_correct
 
 
 @pytest.mark.slow
-def test_100000_runs_in_under_a_second_and_exact():
-    """The page's budget: 100,000 runs of 43 columns with a conditional; exact against scipy on a few pairs."""
+def test_100000_runs_of_43_columns_are_exact():
+    """The page's size: 100,000 runs of 43 columns with a conditional, exact against scipy on a few pairs (its
+    time is the page benchmark's: pipeline/benchmarks/app.py, BENCHMARKS.md)."""
     rng = np.random.default_rng(0)
     n = 100_000
     optimizer = rng.choice(["adam", "sgd", "rms"], n)
@@ -203,8 +203,6 @@ def test_100000_runs_in_under_a_second_and_exact():
         **{f"x{k}": rng.choice([1.0, 2, 4, 8], n) for k in range(8)}}).with_columns(pl.col("momentum").fill_nan(None))
     data = correlation.design(frame)
     assert data.values.width == 43
-    best = min(_timed(lambda: correlation.evaluate(data)) for _ in range(3))
-    assert best < 1.0, f"{best:.2f} s"
     cells = correlation.evaluate(data)
     for a, b in [("accuracy", "momentum"), ("lr", "x3"), ("momentum", "c2 = b"), ("budget", "accuracy")]:
         row = cells.filter(((pl.col("a") == a) & (pl.col("b") == b)) | ((pl.col("a") == b) & (pl.col("b") == a)))
@@ -214,8 +212,3 @@ def test_100000_runs_in_under_a_second_and_exact():
         assert row["r"][0] == pytest.approx(expected.statistic, abs=1e-9)
         assert row["p"][0] == pytest.approx(expected.pvalue, rel=1e-6)
 
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
