@@ -54,7 +54,8 @@ def bracket_lines(points: pl.DataFrame, *, statistic: str, unit: str) -> alt.Cha
                alt.Tooltip("evaluations:Q", title="evaluations", format=",d"),
                alt.Tooltip("value:Q", title=title, format=".3f")]
     base = alt.Chart(points).encode(
-        x=alt.X("stage:Q", title=f"budget ({unit}), one successive-halving round per step",
+        x=alt.X("stage:Q", title=f"budget ({unit})" + (", one successive-halving round per step" if len(labels) > 1
+                                                        else ""),
                 scale=alt.Scale(domain=[min(labels) - 0.2, max(labels) + 0.2], nice=False),
                 axis=alt.Axis(values=list(labels), labelExpr=label_expr, grid=False)),
         y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
