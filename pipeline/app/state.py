@@ -194,8 +194,9 @@ def _budget_from_query(value: str | None) -> str | float | None:
         return study_frame.TOP
 
 
-def _budget_picker(path: Path, study: str) -> None:
-    """For a sweep study: the budget choice, with how many runs it holds; no control otherwise."""
+def _budget_picker(path: Path, study: str, *, drawn: bool = True) -> None:
+    """For a sweep study: the budget choice, with how many runs it holds; no control otherwise. drawn=False:
+    the choice is settled (a link's, or the default) without drawing the control."""
     budgets = cached_query(path, "study_budgets", {"study": study})
     if budgets.is_empty():
         st.session_state[BUDGET_KEY] = None
@@ -211,6 +212,8 @@ def _budget_picker(path: Path, study: str) -> None:
         chosen = study_frame.TOP
     st.session_state.pop("app.budget_from_link", None)
     st.session_state[BUDGET_KEY] = st.session_state[BUDGET_PICKER_KEY] = chosen
+    if not drawn:
+        return
 
     def label(option) -> str:
         if option == study_frame.TOP:
@@ -322,7 +325,8 @@ def sidebar(*, study_controls: bool = True) -> Path:
         st.session_state[PICKER_KEY] = st.session_state[STUDY_KEY]
         st.sidebar.selectbox("Study", studies, key=PICKER_KEY, help="Every page shows this study.",
                              on_change=lambda: st.session_state.update({STUDY_KEY: st.session_state[PICKER_KEY]}))
-        _budget_picker(path, st.session_state[STUDY_KEY])
+    if studies:
+        _budget_picker(path, st.session_state[STUDY_KEY], drawn=study_controls)
     if study_controls:
         _selection_controls()
     _write_url()

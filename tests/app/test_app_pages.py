@@ -156,7 +156,7 @@ def test_trellis_with_another_primary_and_a_secondary(monkeypatch, demo_warehous
 def test_every_session_state_key_names_its_page_or_the_app(monkeypatch, demo_warehouse):
     """Every page run, with the widgets that only appear on demand shown too; no key is bare. Keys are
     collected after every page: Streamlit forgets the widgets of a page once another one is drawn."""
-    at = run_app(monkeypatch, demo_warehouse)
+    at = run_app(monkeypatch, demo_warehouse, study="demo-ensemble")
     at.session_state["distribution.histogram"] = {"selection": {"brush": {"x0": [0.5, 1.0]}}}
     keys = set()
     for page in ALL_PAGES:
@@ -186,7 +186,7 @@ def _status_colors(spec) -> list[dict]:
 
 
 def test_every_chart_colouring_by_status_uses_the_one_palette(monkeypatch, demo_warehouse):
-    at = run_app(monkeypatch, demo_warehouse)
+    at = run_app(monkeypatch, demo_warehouse, study="demo-ensemble")
     encodings = []
     for page in ALL_PAGES:
         open_page(at, page)

@@ -9,7 +9,7 @@ from pipeline.app.state import BUDGET_KEY, BUDGET_PICKER_KEY, STUDY_KEY
 from pipeline.app.study_frame import NOT_RECORDED, TOP
 from tests.app.apptest import open_page, run_app
 from tests.conftest import sql
-from tests.test_importers import import_log, run_tiny_bohb
+from tests.hpbandster_logs import import_log, run_tiny_bohb
 
 STUDY = "sweep"
 # each configuration's evaluation on the largest budget it reached, written independently of chosen_runs.sql
@@ -67,8 +67,10 @@ def test_the_budget_choice_narrows_the_study_as_sql_does(sweep_warehouse):
 
 
 def test_sidebar_budget_choice_reaches_every_page_and_the_url(monkeypatch, sweep_warehouse):
-    at = run_app(monkeypatch, sweep_warehouse)
+    at = run_app(monkeypatch, sweep_warehouse)  # Overview: the choice is settled and in the URL, not drawn
     assert at.session_state[STUDY_KEY] == STUDY and at.session_state[BUDGET_KEY] == TOP
+    assert at.query_params["budget"] == "top" and not at.sidebar.selectbox
+    open_page(at, "distribution")
     configs = sql(sweep_warehouse, "select count(distinct config_id) from runs")[0][0]
     evaluations = sql(sweep_warehouse, "select count(*) from runs")[0][0]
     picker = at.sidebar.selectbox(key=BUDGET_PICKER_KEY)
@@ -77,7 +79,6 @@ def test_sidebar_budget_choice_reaches_every_page_and_the_url(monkeypatch, sweep
         f"budget {b:g} (n = {n})" for b, n in per_budget]
     assert f"{configs:,} networks of {evaluations:,} evaluations" in " ".join(c.value for c in at.sidebar.caption)
     assert at.query_params["budget"] == "top"
-    open_page(at, "distribution")
     assert _metrics(at)["Networks"] == f"{configs:,}"
     for page in ("combinations", "trellis", "runs"):
         open_page(at, page)
