@@ -253,6 +253,8 @@ class _Column:
 
 def _log_flags(search_space) -> dict[str, bool]:
     space = json.loads(search_space) if isinstance(search_space, str) else (search_space or {})
+    if not isinstance(space, dict):  # a space written by another tool: no log flags to read from it
+        return {}
     return {name: bool(spec.get("log")) for name, spec in space.items() if isinstance(spec, dict) and "low" in spec}
 
 

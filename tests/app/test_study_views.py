@@ -337,3 +337,18 @@ def test_run_values_are_each_runs_stored_values(loaded, scale):
     sample = study_views.run_values(frame, scale=scale, sample=10, seed=3)
     assert sample.height == 10 and set(sample["run_id"]) <= set(values["run_id"])
     assert sample.equals(study_views.run_values(frame, scale=scale, sample=10, seed=3))  # the same for a seed
+
+
+@pytest.mark.parametrize("space", ['[1, 2]', '"text"', '{"lr": [1, 2]}', '{"lr": {"low": 1}}'])
+def test_a_search_space_of_another_shape_still_loads(tiny_warehouse, tmp_path, space):
+    """A space another tool wrote (a list, a string, specs that are not tables): no log flags, no error."""
+    import shutil
+
+    import duckdb
+
+    path = tmp_path / "w.duckdb"
+    shutil.copy(tiny_warehouse, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("update studies set search_space = ?", [space])
+    frame = study_frame.load(path, "tiny")
+    assert frame.runs == sql(path, "select count(*) from runs")[0][0]
