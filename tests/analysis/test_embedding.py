@@ -3,7 +3,8 @@
 The reference reads the finished runs and their hyperparameters with straight SQL (the long `hyperparameters`
 table, not the wide one the app reads), builds the features with scikit-learn's own StandardScaler and
 OneHotEncoder under the rules the page states, and fits sklearn's PCA with a full SVD (the app uses the
-covariance solver). Studies: the demo ensemble and a real hpbandster BOHB log imported beside it (a
+covariance solver). Studies: the demo ensemble, the demo's BOHB sweep (each configuration on its largest
+budget) and Hyperband sweep (budget 9 alone), and a real hpbandster BOHB log imported beside them (a
 log-scaled learning rate, a categorical optimizer and a conditional momentum).
 """
 
@@ -109,7 +110,8 @@ def _values(path, study: str, budget=None) -> tuple[pl.DataFrame, list[str], set
     return values, values.columns[5:], {n for n, spec in space.items() if spec.get("log")}
 
 
-@pytest.mark.parametrize("study,budget", [("demo-ensemble", None), (IMPORTED, None), (IMPORTED, "top")])
+@pytest.mark.parametrize("study,budget", [("demo-ensemble", None), ("demo-bohb", "top"), ("demo-hyperband", 9.0),
+                                          (IMPORTED, None), (IMPORTED, "top")])
 def test_pca_matches_scikit_learn_on_features_built_from_sql(warehouse, study, budget):
     values, hyperparameters, log = _values(warehouse, study, budget)
     ref = reference(warehouse, study, budget=budget)
