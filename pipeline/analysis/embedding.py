@@ -3,9 +3,12 @@
 Input: one row per run with each hyperparameter's own value (numbers as numbers, categories as text,
 null where a conditional hyperparameter was inactive), as study_views.run_values gives it. Features:
 
-- a number: log10 first when the space says `log` or its values span two decades or more (all
-  positive), as the study frame bins it; then standardized over the runs where it is active,
-  (x - mean) / sd, and set to 0 (the active runs' mean) where it is inactive;
+- a number: log10 first where the search space says `log = true`; where the space says nothing about its
+  scale (an imported log's space is inferred from the values), where its values span two decades or more
+  (all positive), as the study frame bins it. A space's `log = false` is kept: momentum in 0..1 sampled
+  uniformly spans three decades too, and its log would make the few runs near 0 outliers. Then
+  standardized over the runs where it is active, (x - mean) / sd, and set to 0 (the active runs' mean)
+  where it is inactive;
 - a category: one 0/1 column per value (one-hot), all 0 where it is inactive; a category with k
   equally common values carries a variance of 1 - 1/k, a standardized number 1, so neither kind
   swamps the other;
@@ -25,13 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-LOG_SPAN = 100.0  # values spanning two decades (max / min) are taken on a log10 scale, as study_frame bins them
+LOG_SPAN = 100.0  # values spanning two decades (max / min) are taken on a log10 scale where the space is silent
 # points drawn at most, a uniform sample beyond: Streamlit draws up to 2,000 points as SVG (and the browser tests
 # read them back), more on a canvas; measured on a loaded 2-core machine, a click to the page drawn took 2.0 s
 # with 2,000 SVG points, 2.4-3.5 s with 5,000 on a canvas and 4.5-5.3 s with 5,000 as SVG
@@ -41,7 +44,8 @@ TSNE_PERPLEXITY = 30.0  # sklearn's default; smaller samples get (n - 1) / 3 (it
 TSNE_MIN_RUNS = 10
 INACTIVE_RULE = ("where a conditional hyperparameter is inactive, its value is set to the active runs' mean "
                  "(0 after scaling) and an extra 0/1 column '<name> active' says so")
-FEATURE_RULE = ("numbers log10 first where the space says log or they span two decades, then standardized "
+FEATURE_RULE = ("numbers log10 first where the search space says log (where it says nothing, as in an imported "
+                "log, where they span two decades), then standardized "
                 "(mean 0, sd 1 over the runs where active); categories one-hot (0/1 per value)")
 
 
@@ -68,10 +72,11 @@ class Pca:
 
 
 def features(values: pl.DataFrame, hyperparameters: Mapping[str, str] | Sequence[str], *,
-             log: Collection[str] = ()) -> Features:
+             log: Mapping[str, bool] | None = None) -> Features:
     """The feature matrix of `values` (one row per run) over the hyperparameters' columns: a mapping column ->
     hyperparameter name, or names that are the columns. Numeric columns are numbers, others categories.
-    `log`: hyperparameters (by name) that the search space puts on a log scale."""
+    `log`: what the search space says about a number's scale, by hyperparameter name (True: log, False:
+    linear); a name it does not hold is log10 where its values span two decades."""
     if not isinstance(hyperparameters, Mapping):
         hyperparameters = {name: name for name in hyperparameters}
     blocks: list[np.ndarray] = []
@@ -82,7 +87,7 @@ def features(values: pl.DataFrame, hyperparameters: Mapping[str, str] | Sequence
         series = values[column]
         active = series.is_not_null().to_numpy()
         if series.dtype.is_numeric():
-            block, names, took_log = _number(series.cast(pl.Float64).to_numpy(), active, name, name in log)
+            block, names, took_log = _number(series.cast(pl.Float64).to_numpy(), active, name, (log or {}).get(name))
             logged += [name] if took_log and names else []
         else:
             block, names = _category(series, name)
@@ -100,13 +105,14 @@ def features(values: pl.DataFrame, hyperparameters: Mapping[str, str] | Sequence
     return Features(matrix, tuple(columns), tuple(sources), tuple(logged), tuple(conditional), tuple(dropped))
 
 
-def _number(x: np.ndarray, active: np.ndarray, name: str, space_log: bool) -> tuple[np.ndarray, list[str], bool]:
+def _number(x: np.ndarray, active: np.ndarray, name: str, space_log: bool | None
+            ) -> tuple[np.ndarray, list[str], bool]:
     """One standardized column (0 where inactive), or none when the active values do not vary."""
     seen = x[active]
     if seen.size == 0:
         return np.empty((len(x), 0)), [], False
     positive = bool((seen > 0).all())
-    took_log = positive and (space_log or seen.max() / seen.min() >= LOG_SPAN)
+    took_log = positive and (space_log if space_log is not None else seen.max() / seen.min() >= LOG_SPAN)
     if took_log:
         x = np.where(active, np.log10(np.where(active, x, 1.0)), np.nan)
         seen = x[active]
@@ -143,7 +149,7 @@ class Embedding:
 
 
 def embed(values: pl.DataFrame, hyperparameters: Mapping[str, str] | Sequence[str], *, method: str = "PCA",
-          log: Collection[str] = (), draw: int = DRAW_LIMIT, seed: int = 0) -> Embedding:
+          log: Mapping[str, bool] | None = None, draw: int = DRAW_LIMIT, seed: int = 0) -> Embedding:
     """Every run of `values` embedded by `method` ("PCA" or "t-SNE") over its features() (same arguments);
     at most `draw` of them kept as points, a uniform sample (seeded), in the input's order."""
     feats = features(values, hyperparameters, log=log)

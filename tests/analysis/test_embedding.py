@@ -62,8 +62,8 @@ def reference(path, study: str, *, budget: str | float | None = None) -> dict:
             for i, _, num in rows:
                 x[i] = num
             seen = x[active]
-            logged = bool((seen > 0).all()) and (space.get(name, {}).get("log", False)
-                                                 or seen.max() / seen.min() >= 100)
+            said = space.get(name, {}).get("log") if isinstance(space.get(name), dict) else None
+            logged = bool((seen > 0).all()) and (said if said is not None else seen.max() / seen.min() >= 100)
             if logged:
                 x = np.log10(x)
             block = np.zeros((len(ids), 1))
@@ -101,13 +101,13 @@ def same_up_to_sign(ours: np.ndarray, theirs: np.ndarray, atol: float = 1e-6) ->
     return all(min(np.abs(ours[:, k] - s * theirs[:, k]).max() for s in (1, -1)) < atol for k in range(2))
 
 
-def _values(path, study: str, budget=None) -> tuple[pl.DataFrame, list[str], set[str]]:
-    """What the page embeds: run_values of the study at the budget choice, its hyperparameter columns, the
-    space's log-scaled names."""
+def _values(path, study: str, budget=None) -> tuple[pl.DataFrame, list[str], dict[str, bool]]:
+    """What the page embeds: run_values of the study at the budget choice, its hyperparameter columns, what
+    the space says about each number's scale (`log`, where written)."""
     frame = study_frame.load(path, study).chosen(budget)
     values = study_views.run_values(frame, scale="raw")
     space = json.loads(sql(path, "select search_space from studies where name = ?", [study])[0][0] or "{}")
-    return values, values.columns[5:], {n for n, spec in space.items() if spec.get("log")}
+    return values, values.columns[5:], {n: spec["log"] for n, spec in space.items() if "log" in spec}
 
 
 @pytest.mark.parametrize("study,budget", [("demo-ensemble", None), ("demo-bohb", "top"), ("demo-hyperband", 9.0),
@@ -130,9 +130,12 @@ def test_pca_matches_scikit_learn_on_features_built_from_sql(warehouse, study, b
     # the axis make-up sums each hyperparameter's squared loadings: shares of an axis add up to 1
     shares = embedding.axis_makeup(result.loadings, "pc1", top=100)
     assert abs(sum(s for _, s in shares) - 1) < 1e-9
-    if study == IMPORTED:  # momentum is set for sgd only: an `active` column, and the log-scaled lr
+    if study == IMPORTED:  # momentum is set for sgd only: an `active` column; lr spans two decades
         assert "momentum" in result.features.conditional and "momentum active" in result.features.columns
         assert "lr" in result.features.logged
+    if study.startswith("demo-"):  # the space's word: momentum and weight decay are uniform, learning rate log
+        assert "momentum" not in result.features.logged and "weight_decay" not in result.features.logged
+        assert "learning_rate" in result.features.logged
 
 
 def test_feature_rules_on_a_small_frame():
