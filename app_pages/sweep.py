@@ -71,6 +71,33 @@ def _overview(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, un
                    "log's own units.")
 
 
+def _compared(name: str, path, unit: str) -> None:
+    """The sweeps that ran the same problem, side by side, where there are several (the demo has three)."""
+    summary, steps = sweep_views.compared(cached_query(path, "sweeps_compared", {"study": name}))
+    if summary.height < 2:
+        return
+    st.subheader("Sweeps of the same problem")
+    st.write(f"{summary.height} sweeps in this warehouse ran this search space on the same dataset, budgets and eta. "
+             "Each one's **incumbent** is what hpbandster returns: the configuration with the lowest loss (1 - "
+             "validation accuracy) among the evaluations on the largest budget so far; shown is its test accuracy.")
+    # short labels, the rest in the help: every column fits the main column at 1280 px
+    st.dataframe(summary, hide_index=True, width="stretch", column_config={
+        "study": "sweep", "evaluations": st.column_config.NumberColumn("evaluations", format="%d"),
+        "epochs_spent": st.column_config.NumberColumn("spent", format="%d", help=f"{unit} of all its evaluations"),
+        "model_based_share": st.column_config.NumberColumn(
+            "model-based", format="percent", help="Share of the sampled configurations (promotions not counted) "
+                                                  "that BOHB's model picked."),
+        "incumbent_accuracy": st.column_config.NumberColumn("incumbent", format="%.4f",
+                                                            help="The final incumbent's test accuracy."),
+        "epochs_to_incumbent": st.column_config.NumberColumn(
+            "found after", format="%d", help=f"{unit} the sweep had spent when its final incumbent was evaluated "
+                                             "on the largest budget."),
+    })
+    st.altair_chart(sweep_charts.incumbent_paths(steps, current=name, unit=unit), width="stretch")
+    st.caption(f"One step line per sweep: the incumbent's test accuracy after each evaluation, against the {unit} "
+               "every evaluation so far had spent; this sweep's line is the heavier one.")
+
+
 def _schedule(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, unit: str) -> None:
     rounds = sweep_views.schedule(cached_query(path, "sweep_schedule", {"study": name}), kind, settings, runs)
     table = sweep_views.schedule_by_bracket(rounds)
@@ -321,6 +348,7 @@ def render() -> None:
     unit = UNITS.get(settings.get("budget_resource"), "epochs" if kind != "import" else "units")
     runs = _evaluations(str(path), file_version(path), name, kind)
     _overview(name, kind, settings, runs, path, unit)
+    _compared(name, path, unit)
     _schedule(name, kind, settings, runs, path, unit)
     picked, where = _brackets(name, kind, runs, path, unit)
     shown = sweep_views.finished(sweep_views.chosen(sweep_views.in_brackets(runs, picked), current_budget()))
