@@ -1,6 +1,5 @@
 """Embedding: which configurations are alike, and where among them do the good networks sit? PCA, t-SNE on request."""
 
-import json
 
 import polars as pl
 import streamlit as st
@@ -9,7 +8,7 @@ from pipeline.analysis import embedding
 from pipeline.app import embedding_chart, study_views
 from pipeline.app.selection import SCALE_HELP, SCALE_NAMES, SCALES
 from pipeline.app.state import computed, current_scale, current_selection, sidebar, study_or_stop
-from pipeline.app.study_frame import StudyError, StudyFrame
+from pipeline.app.study_frame import StudyError, StudyFrame, space_log_flags
 
 FIT_LIMIT = 100_000  # PCA is fit on at most this many finished networks (a uniform sample beyond: ~25 ms of PCA)
 TSNE_LIMIT = 2_000  # t-SNE places at most this many (a uniform sample): 70-140 s on 2 busy cores, once per version
@@ -36,17 +35,8 @@ def _embedding(frame: StudyFrame, *, method: str, limit: int) -> tuple[embedding
     scales = frame.query("run_values", columns=", ".join(
         ["run_id", *(f"accuracy_on('{scale}', study) as {scale}" for scale in SCALES)]), sample="")
     values = values.drop("accuracy").join(scales, on="run_id", how="left")
-    return embedding.embed(values, hyperparameters, method=method, log=_space_log(frame)), scales.height
-
-
-def _space_log(frame: StudyFrame) -> dict[str, bool]:
-    """What the study's search space says about each number's scale, where it says it (`log` true or false;
-    an imported log's space, inferred from the values, says nothing)."""
-    space = frame.study.get("search_space")
-    space = json.loads(space) if isinstance(space, str) else (space or {})
-    if not isinstance(space, dict):  # a space of another shape says nothing we can read
-        return {}
-    return {name: bool(spec["log"]) for name, spec in space.items() if isinstance(spec, dict) and "log" in spec}
+    log = space_log_flags(frame.study.get("search_space"))
+    return embedding.embed(values, hyperparameters, method=method, log=log), scales.height
 
 
 def _loadings(result: embedding.Embedding) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from dataclasses import dataclass
 
 import altair as alt
@@ -48,9 +47,7 @@ def log_scaled(frame: study_frame.StudyFrame) -> frozenset[str]:
     """Columns of run_values that are log-scaled: a hyperparameter whose search space says `log` (true or
     false, as written), else one the study bins logarithmically (an imported log's space has no `log`: its
     values spanning two decades or more), and a sweep's budget (its budgets are min_budget * eta^k)."""
-    space = frame.study.get("search_space")
-    space = json.loads(space) if isinstance(space, str) else (space or {})
-    said = {name: bool(spec["log"]) for name, spec in space.items() if isinstance(spec, dict) and "log" in spec}
+    said = study_frame.space_log_flags(frame.study.get("search_space"))
     names = {p.name for p in frame.params if said.get(p.name, p.log)}
     names |= {f"{name} (hyperparameter)" for name in names}  # run_values' name where a run column has the name
     return frozenset(names | ({"budget"} if frame.budgets else set()))

@@ -179,7 +179,7 @@ def load(path: Path, study_name: str) -> StudyFrame:
         dataset = limits.sql_ident("dataset")
         columns = [_Column("dataset", False, dataset, "runs", "study_id = $study_id")] + [
             _Column(name, numeric, limits.sql_ident(name), wide.table_name(study_id)) for name, numeric in sources]
-        params = _describe(con, columns, _log_flags(study.get("search_space")), study_id)
+        params = _describe(con, columns, space_log_flags(study.get("search_space")), study_id)
         if params[0].inactive is not None:
             params[0] = dataclasses.replace(params[0], labels=(*params[0].labels[:-1], NOT_RECORDED))
         budgets = tuple(b for (b,) in _run(con, _BUDGETS, study_id).fetchall())
@@ -251,11 +251,14 @@ class _Column:
     rows: str = "true"
 
 
-def _log_flags(search_space) -> dict[str, bool]:
+def space_log_flags(search_space) -> dict[str, bool]:
+    """What a study's search space (JSON text or parsed) says of each number's scale, where it says it: `log`
+    true or false. A space that says nothing of a parameter (an imported log's, inferred from its values)
+    leaves it out, and so does a space of another shape than ours."""
     space = json.loads(search_space) if isinstance(search_space, str) else (search_space or {})
-    if not isinstance(space, dict):  # a space written by another tool: no log flags to read from it
+    if not isinstance(space, dict):
         return {}
-    return {name: bool(spec.get("log")) for name, spec in space.items() if isinstance(spec, dict) and "low" in spec}
+    return {name: bool(spec["log"]) for name, spec in space.items() if isinstance(spec, dict) and "log" in spec}
 
 
 def _describe(con, columns: list[_Column], logs: dict[str, bool], study_id: int) -> list[StudyParam]:

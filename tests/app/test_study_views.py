@@ -119,10 +119,11 @@ def test_binned_learning_rate_cells_follow_log_bins(demo_warehouse):
     frame = study_frame.load(demo_warehouse, "demo-ensemble")
     rate = frame.param("learning_rate")
     assert rate.binned and rate.log and len(rate.labels) == study_frame.BINS
-    low, high = sql(demo_warehouse,
-                    "select min(value_num), max(value_num) from hyperparameters where name = 'learning_rate'")[0]
+    rates = """select value_num from hyperparameters join runs using (run_id) join studies using (study_id)
+               where studies.name = 'demo-ensemble' and hyperparameters.name = 'learning_rate'"""
+    low, high = sql(demo_warehouse, f"select min(value_num), max(value_num) from ({rates})")[0]
     counts = {}
-    for (value,) in sql(demo_warehouse, "select value_num from hyperparameters where name = 'learning_rate'"):
+    for (value,) in sql(demo_warehouse, rates):
         b = min(int((math.log(value) - math.log(low)) / ((math.log(high) - math.log(low)) / 8)), 7)
         counts[b] = counts.get(b, 0) + 1
     cells = study_views.pair_matrix(frame, None).filter((pl.col("a") == "dataset") & (pl.col("b") == "learning_rate"))
