@@ -29,9 +29,11 @@ def render() -> None:
     cols[3].metric("Best test accuracy", "-" if best is None else f"{best:.3f}")
 
     st.subheader("Studies")
-    # short labels and minutes-only times: every column fits the main column at 1280 px
-    when = {column: st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm")
-            for column, label in (("created_at", "created"), ("finished_at", "finished"), ("last_run_at", "last run"))}
+    # short labels, the creation's date and minutes-only times: every column fits the main column at 1280 px
+    when = {column: st.column_config.DatetimeColumn(label, format=shown, help=f"{label} (UTC)")
+            for column, label, shown in (("created_at", "created", "YYYY-MM-DD"),
+                                         ("finished_at", "finished", "YYYY-MM-DD HH:mm"),
+                                         ("last_run_at", "last run", "YYYY-MM-DD HH:mm"))}
     st.dataframe(studies, hide_index=True, width="stretch", column_config={
         "best_test_accuracy": st.column_config.NumberColumn("best", format="%.3f", help="best test accuracy"),
         **when,

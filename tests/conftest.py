@@ -70,3 +70,14 @@ def _restore_main_module():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="session")
+def demo_ensemble_warehouse(tmp_path_factory) -> Path:
+    """The committed demo's ensemble alone, its sweeps left out (demo.restore's `skipped`): for the browser tests
+    whose independent numbers are those of every run in the file."""
+    from pipeline import demo
+
+    path = tmp_path_factory.mktemp("demo-ensemble") / "warehouse.duckdb"
+    demo.restore(demo.DEMO_DIR, path, skipped=tuple(demo.SWEEPS))
+    return path

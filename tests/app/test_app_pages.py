@@ -30,9 +30,12 @@ def _selected(path, study: str, lo: float, hi: float) -> int:
 def test_every_page_renders_with_its_chart_or_table(monkeypatch, request, fixture, study):
     path = request.getfixturevalue(fixture)
     at = run_app(monkeypatch, path)
-    assert at.session_state[STUDY_KEY] == study  # the newest study is the default
+    newest = sql(path, "select name from studies order by created_at desc, study_id desc limit 1")[0][0]
+    assert at.session_state[STUDY_KEY] == newest  # the newest study is the default
+    at.session_state[STUDY_KEY] = study
     open_page(at, "distribution")
-    by_status = dict(sql(path, "select status, count(*) from runs group by 1"))
+    by_status = dict(sql(path, "select status, count(*) from runs join studies using (study_id) where name = ? "
+                               "group by 1", [study]))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Networks"] == f"{sum(by_status.values()):,}"
     assert metrics["Finished (ok)"] == f"{by_status.get('ok', 0):,}"
@@ -63,7 +66,7 @@ def _rank_selected(path, study: str, lo: float, hi: float) -> int:
 def test_a_brush_becomes_the_selection_of_every_page_and_the_url(monkeypatch, demo_warehouse, scale):
     """A brush on the scale shown (rank, the default, or another one picked in the sidebar), in every page and
     the URL; counted independently (scipy's average ranks per dataset, min-max per dataset, raw)."""
-    at = run_app(monkeypatch, demo_warehouse)
+    at = run_app(monkeypatch, demo_warehouse, study="demo-ensemble")
     open_page(at, "distribution")
     assert at.query_params["scale"] == "rank"  # the default: ranges per dataset
     at.sidebar.radio(key="app.scale_picker").set_value(scale).run()
@@ -93,12 +96,13 @@ def _normalized_selected(path, study: str, lo: float, hi: float) -> int:
         select count(*) from n where x between ? and ?""", [study, lo, hi])[0][0]
 
 
-def test_a_shared_link_restores_study_and_normalized_selection(monkeypatch, demo_warehouse):
-    at = run_app(monkeypatch, demo_warehouse, study="demo-ensemble", scale="normalized", lo="0.5", hi="1")
+def test_a_shared_link_restores_study_and_normalized_selection(monkeypatch, demo_ensemble_warehouse):
+    at = run_app(monkeypatch, demo_ensemble_warehouse, study="demo-ensemble", scale="normalized", lo="0.5", hi="1")
     assert at.session_state[SELECTION_KEY] == Selection(0.5, 1.0, True)
     open_page(at, "runs")
     # independent normalization: per dataset (x - min) / (max - min) over the study's runs
-    expected = sql(demo_warehouse, """with n as (select (test_accuracy - min(test_accuracy) over (partition by dataset))
+    expected = sql(demo_ensemble_warehouse, """with n as (select
+        (test_accuracy - min(test_accuracy) over (partition by dataset))
         / (max(test_accuracy) over (partition by dataset) - min(test_accuracy) over (partition by dataset)) as x
         from runs where status = 'ok') select count(*) from n where x between 0.5 and 1""")[0][0]
     assert "normalized test accuracy 0.500 – 1.000" in at.caption[0].value
@@ -114,14 +118,14 @@ def test_a_bad_link_is_explained_and_ignored(monkeypatch, demo_warehouse):
 
 
 def test_an_empty_selection_says_so_on_every_page(monkeypatch, demo_warehouse):
-    at = run_app(monkeypatch, demo_warehouse, lo="0.0", hi="0.001")
+    at = run_app(monkeypatch, demo_warehouse, study="demo-ensemble", lo="0.0", hi="0.001")
     for page in ("combinations", "trellis", "runs"):
         open_page(at, page)
         assert any("no finished network" in w.value.lower() for w in at.warning), page
 
 
-def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
-    at = run_app(monkeypatch, demo_warehouse, lo="0.9", hi="1")
+def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_ensemble_warehouse):
+    at = run_app(monkeypatch, demo_ensemble_warehouse, study="demo-ensemble", lo="0.9", hi="1")
     at.session_state["combinations.matrix_a"] = {"selection": {"cell": [
         {"a": "dataset", "b": "optimizer", "option_a": "digits", "option_b": "adam"}]}}
     open_page(at, "combinations")
@@ -134,7 +138,7 @@ def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
     at.radio(key="combinations.lift_against").set_value("study").run()
     assert not at.exception and "Lift against the whole study" in " ".join(m.value for m in at.markdown)
     drilled = at.dataframe[0].value
-    direct = sql(demo_warehouse, """select count(*) from runs r join hyperparameters h using (run_id)
+    direct = sql(demo_ensemble_warehouse, """select count(*) from runs r join hyperparameters h using (run_id)
         where h.name = 'optimizer' and h.value = 'adam' and r.dataset = 'digits' and r.status = 'ok'
         and r.test_accuracy between 0.9 and 1""")[0][0]
     assert len(drilled) == direct > 0
@@ -143,7 +147,7 @@ def test_heatmap_lift_comparison_and_drill_down(monkeypatch, demo_warehouse):
 
 
 def test_trellis_with_another_primary_and_a_secondary(monkeypatch, demo_warehouse):
-    at = run_app(monkeypatch, demo_warehouse)
+    at = run_app(monkeypatch, demo_warehouse, study="demo-ensemble")
     open_page(at, "trellis")
     at.selectbox(key="trellis.primary").set_value("optimizer").run()
     at.selectbox(key="trellis.secondary").set_value("batch_norm").run()

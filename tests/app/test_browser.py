@@ -33,9 +33,9 @@ MATRIX_LINE = re.compile(rf"(?P<label>{RANGE_NAME} (?P<lo>[\d.]+) – (?P<hi>[\d
 
 
 @pytest.fixture(scope="module")
-def app_url(demo_warehouse, tmp_path_factory):
-    """The app served on a free local port, on the demo warehouse; the whole process group is ended after."""
-    with serving(demo_warehouse, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
+def app_url(demo_ensemble_warehouse, tmp_path_factory):
+    """The app served on a free local port, on the demo's ensemble; the whole process group is ended after."""
+    with serving(demo_ensemble_warehouse, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
         yield url
 
 
@@ -110,7 +110,8 @@ def test_pages_render_and_brush_reaches_combinations(app_url, tmp_path):
             _settled(page, "Experiment warehouse", chart=True, dataframe=True)
             links = page.locator('[data-testid="stSidebarNav"] a[data-testid="stSidebarNavLink"]')
             hrefs = [urlsplit(h).path for h in links.evaluate_all("els => els.map(e => e.getAttribute('href'))")]
-            assert hrefs == ["/", "/distribution", "/combinations", "/trellis", "/runs", "/sql"]
+            assert hrefs == ["/", "/distribution", "/combinations", "/trellis", "/sweep", "/correlations", "/embedding",
+                             "/runs", "/sql"]
             page.screenshot(path=tmp_path / "overview.png", full_page=True)
 
             for path, title, chart, dataframe in [("/trellis", "Trellis", True, False),
@@ -193,10 +194,10 @@ def _run_sql(page: Page, query: str) -> None:
 
 
 @pytest.mark.timeout(180)
-def test_sql_page_refuses_in_words_and_downloads_what_it_shows(app_url, demo_warehouse, tmp_path):
+def test_sql_page_refuses_in_words_and_downloads_what_it_shows(app_url, demo_ensemble_warehouse, tmp_path):
     """What the issue saw in the browser: `update extensions` showed a traceback with file paths, and an
     infinite timestamp broke the CSV download and left the page on "Running"."""
-    before = {p.name: p.read_bytes() for p in demo_warehouse.parent.iterdir()}
+    before = {p.name: p.read_bytes() for p in demo_ensemble_warehouse.parent.iterdir()}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -205,7 +206,7 @@ def test_sql_page_refuses_in_words_and_downloads_what_it_shows(app_url, demo_war
             _settled(page, "SQL", dataframe=True)
 
             for hostile, words in [("update extensions", "cannot run here"),
-                                   (f"copy (pivot (select 1 as a, 'x' as s) on s) to '{demo_warehouse}' "
+                                   (f"copy (pivot (select 1 as a, 'x' as s) on s) to '{demo_ensemble_warehouse}' "
                                     "(format csv, use_tmp_file false)", "expands into several"),
                                    ("select * from read_text('/etc/passwd')", "cannot run here")]:
                 _run_sql(page, hostile)
@@ -225,4 +226,4 @@ def test_sql_page_refuses_in_words_and_downloads_what_it_shows(app_url, demo_war
             page.screenshot(path=tmp_path / "sql_after_attacks.png", full_page=True)
         finally:
             browser.close()
-    assert {p.name: p.read_bytes() for p in demo_warehouse.parent.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in demo_ensemble_warehouse.parent.iterdir()} == before

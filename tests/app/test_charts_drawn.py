@@ -16,10 +16,10 @@ from collections import defaultdict
 import duckdb
 import numpy as np
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from scipy import stats
 
-from pipeline.benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, serving
+from pipeline.benchmarks.browser import CHROMIUM, serving
 from tests.app import chart_reader as reader
 from tests.app.test_browser import WAIT_MS, _settled
 
@@ -28,14 +28,14 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: install Debian's chromium (.ci/setup)"),
 ]
 
-VIEWPORT = {"width": 1280, "height": 900}
 PAGES = {"/": "Experiment warehouse", "/distribution": "Accuracy distribution",
          "/combinations": "Parameter combinations", "/trellis": "Trellis"}
 ACCURACY_FIELDS = ("mean", "95% CI from", "95% CI to")
 MIN_GROUP = 5  # the issue's rule: groups of fewer networks are marked
 MIN_ETA = 0.01  # the issue's rule: an effect is significant and eta² >= 0.01
 TITLES = {"app": "Overview", "distribution": "Accuracy distribution", "combinations": "Parameter combinations",
-          "trellis": "Trellis", "runs": "Runs table", "sql": "SQL"}
+          "trellis": "Trellis", "sweep": "Sweep", "correlations": "Correlations", "embedding": "Embedding",
+          "runs": "Runs table", "sql": "SQL"}
 
 
 # ---------------------------------------------------------------- servers, one per warehouse
@@ -44,24 +44,9 @@ TITLES = {"app": "Overview", "distribution": "Accuracy distribution", "combinati
 @pytest.fixture(scope="module", params=["demo", "planted16k"])
 def served(request, tmp_path_factory):
     """(url, warehouse path): one app server per warehouse for the whole module."""
-    warehouse = request.getfixturevalue("demo_warehouse" if request.param == "demo" else "planted_warehouse")
+    warehouse = request.getfixturevalue("demo_ensemble_warehouse" if request.param == "demo" else "planted_warehouse")
     with serving(warehouse, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
         yield url, warehouse
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    yield context.new_page()
-    context.close()
 
 
 def _open(page: Page, url: str, path: str, *, query: str = "?scale=raw") -> list[reader.Chart]:

@@ -16,10 +16,10 @@ import re
 
 import numpy as np
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from pipeline.analysis.embedding import DRAW_LIMIT
-from pipeline.benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, serving
+from pipeline.benchmarks.browser import CHROMIUM, serving
 from pipeline.benchmarks.planted_sweep import STUDY as PLANTED
 from pipeline.benchmarks.planted_sweep import write_planted_sweep
 from tests.app import chart_reader as reader
@@ -33,7 +33,6 @@ pytestmark = [
 ]
 
 IMPORTED = "imported"
-VIEWPORT = {"width": 1280, "height": 900}
 # viridis at 0, 1/8, ..., 1 (matplotlib's table, as R's viridisLite::viridis(9) prints it)
 VIRIDIS = ["#440154", "#472D7B", "#3B528B", "#2C728E", "#21908C", "#27AD81", "#5DC863", "#AADC32", "#FDE725"]
 # a drawn colour is read back as the value whose viridis colour is nearest (straight lines between the nine
@@ -59,21 +58,6 @@ def served(request, tmp_path_factory):
         write_planted_sweep(5_000, warehouse)
     with serving(warehouse, folder / "streamlit.log") as url:
         yield url, warehouse, study
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    yield context.new_page()
-    context.close()
 
 
 def _chart(page: Page, title: str) -> tuple[reader.Chart, reader.Box, list[str]]:

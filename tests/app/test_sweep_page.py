@@ -99,11 +99,17 @@ def _check_brackets(at, path, study: str) -> None:
         if statistic == "max":
             at.radio(key="sweep.statistic").set_value("max").run()
             assert not at.exception
-        drawn = _chart_data(at.get("vega_lite_chart")[0])
+        drawn = _chart_data(_sweep_charts(at)[0])
         got = {(row["bracket"], row["round"]): (row["n"], row["value"]) for row in drawn.iter_rows(named=True)}
         assert got.keys() == expected.keys(), study
         for key, values in expected.items():
             assert got[key][0] == values[0] and got[key][1] == pytest.approx(values[column]), (study, key)
+
+
+def _sweep_charts(at) -> list:
+    """The sweep's own charts in page order (brackets, scatter, shares), without the comparison of sweeps of the
+    same problem that the demo's sweeps show above them (tests/app/test_sweeps_compared.py)."""
+    return [c for c in at.get("vega_lite_chart") if "incumbent_accuracy" not in c.proto.spec]
 
 
 def test_the_ensemble_says_it_is_no_sweep(monkeypatch, sweep_warehouse):
@@ -139,7 +145,7 @@ def test_a_bracket_click_selects_its_configurations_for_the_data_panel(monkeypat
     assert len(panel) == len(expected) > 0 and set(panel["bracket"]) == {3}
     assert sorted(panel["test_accuracy"]) == pytest.approx(sorted(a for _, _, a in expected))
     assert {"lr", "layers", "optimizer", "budget", "sampled_as", "loss"} <= set(panel.columns)
-    scatter = _chart_data(at.get("vega_lite_chart")[1])
+    scatter = _chart_data(_sweep_charts(at)[1])
     assert set(scatter["bracket"]) == {3} and scatter.height == len(expected)
 
 
@@ -152,7 +158,7 @@ def test_a_brush_shows_each_sampling_kinds_share_against_all_shown(monkeypatch, 
     brushed = [(kind, lo, a) for kind, lo, a in everything
                if loss[0] <= lo <= loss[1] and accuracy[0] <= a <= accuracy[1]]
     assert 0 < len(brushed) < len(everything)
-    shares = _chart_data(at.get("vega_lite_chart")[2])
+    shares = _chart_data(_sweep_charts(at)[2])
     for subset, rows in (("in the brush", brushed), ("all shown", everything)):
         drawn = {r["sampled_as"]: (r["n"], r["share"])
                  for r in shares.filter(pl.col("set") == subset).iter_rows(named=True)}
@@ -220,13 +226,13 @@ def test_a_long_sweep_pools_its_brackets_per_s_and_a_click_selects_them_all(monk
                count(distinct bracket) filter (where test_accuracy is not null)
         from runs r where {_study_where()} group by all having count(test_accuracy) > 0""", [study])}
     assert sum(1 for _ in sql(path, f"select distinct bracket from runs r where {_study_where()}", [study])) > 60
-    drawn = _chart_data(at.get("vega_lite_chart")[0])
+    drawn = _chart_data(_sweep_charts(at)[0])
     got = {(row["bracket_s"], row["round"]): row for row in drawn.iter_rows(named=True)}
     assert got.keys() == expected.keys()
     for key, (n, mean, _, brackets) in expected.items():
         assert (got[key]["n"], got[key]["brackets"]) == (n, brackets) and got[key]["value"] == pytest.approx(mean)
     at.radio(key="sweep.statistic").set_value("max").run()
-    drawn = _chart_data(at.get("vega_lite_chart")[0])
+    drawn = _chart_data(_sweep_charts(at)[0])
     assert {(r["bracket_s"], r["round"]): pytest.approx(r["value"]) for r in drawn.iter_rows(named=True)} == {
         key: best for key, (_, _, best, _) in expected.items()}
     # the planted sweep's last bracket stops early: the schedule says so

@@ -10,14 +10,14 @@ with this as (
 
 peers as (
     select s.study_id, s.name, s.kind, s.settings->>'optimizer' as optimizer,
-        (s.settings->>'max_budget')::double as max_budget
+        try_cast(s.settings->>'max_budget' as double) as max_budget
     from studies as s, this as t
     where s.kind in ('bohb', 'hyperband', 'random_search')
         and s.search_space::varchar is not distinct from t.search_space::varchar
         and s.settings->>'dataset' is not distinct from t.settings->>'dataset'
-        and (s.settings->>'min_budget')::double is not distinct from (t.settings->>'min_budget')::double
-        and (s.settings->>'max_budget')::double is not distinct from (t.settings->>'max_budget')::double
-        and (s.settings->>'eta')::double is not distinct from (t.settings->>'eta')::double
+        and try_cast(s.settings->>'min_budget' as double) is not distinct from try_cast(t.settings->>'min_budget' as double)
+        and try_cast(s.settings->>'max_budget' as double) is not distinct from try_cast(t.settings->>'max_budget' as double)
+        and try_cast(s.settings->>'eta' as double) is not distinct from try_cast(t.settings->>'eta' as double)
 ),
 
 evaluations as (
