@@ -20,7 +20,6 @@ from pipeline.app import study_views, sweep_charts, sweep_views
 from pipeline.app.state import (
     STUDY_KEY,
     cached_query,
-    computed,
     current_budget,
     current_selection,
     file_version,
@@ -28,6 +27,7 @@ from pipeline.app.state import (
     study_or_stop,
 )
 from pipeline.app.study_frame import TOP
+from pipeline.warehouse import store
 
 SCHEDULE_ROWS = 10  # rows the schedule table shows before it scrolls
 UNITS = {"epochs": "epochs", "data_fraction": "share of the training data"}
@@ -199,6 +199,13 @@ def _evaluations(path: str, version: tuple, name: str, kind: str) -> pl.DataFram
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def _hyperparameters(path: str, version: tuple, name: str) -> pl.DataFrame:
+    """sweep_views.hyperparameter_values, once per version of the warehouse."""
+    with store.read(Path(path)) as con:
+        return sweep_views.hyperparameter_values(con, name)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def _statistics(path: str, version: tuple, name: str, kind: str) -> tuple:
     """The sweep's tests over every finished evaluation (a few hundred ms at 100,000), once per version of the
     warehouse: a click or a brush does not change them."""
@@ -302,9 +309,7 @@ def _export(table: pl.DataFrame, fmt: str) -> bytes:
 
 def _data_panel(path, name: str, selected: pl.DataFrame, what: str) -> None:
     st.subheader("Data")
-    frame = study_or_stop(path)
-    values = computed(path, frame, study_views.run_values, scale="raw")
-    table = sweep_views.data_panel(selected, values)
+    table = sweep_views.data_panel(selected, _hyperparameters(str(path), file_version(path), name))
     if table.is_empty():
         st.info(f"No finished evaluation in {what}.")
         return

@@ -145,6 +145,14 @@ def test_a_bracket_click_selects_its_configurations_for_the_data_panel(monkeypat
     assert len(panel) == len(expected) > 0 and set(panel["bracket"]) == {3}
     assert sorted(panel["test_accuracy"]) == pytest.approx(sorted(a for _, _, a in expected))
     assert {"lr", "layers", "optimizer", "budget", "sampled_as", "loss"} <= set(panel.columns)
+    # each evaluation's hyperparameters as stored (long table: a number as value_num, text as value, absent: null)
+    stored = {(run_id, name): number if number is not None else text for run_id, name, text, number in sql(
+        sweep_warehouse, "select run_id, name, value, value_num from hyperparameters")}
+    for row in panel.to_dict("records"):
+        for name in ("lr", "layers", "optimizer", "momentum"):
+            shown = row[name]
+            shown = None if isinstance(shown, float) and math.isnan(shown) else shown
+            assert shown == stored.get((row["run_id"], name)), (row["run_id"], name)
     scatter = _chart_data(_sweep_charts(at)[1])
     assert set(scatter["bracket"]) == {3} and scatter.height == len(expected)
 
