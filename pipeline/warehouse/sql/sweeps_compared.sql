@@ -1,7 +1,8 @@
 -- The sweeps that ran the same problem as study $study (the same search space, dataset, budgets and eta),
 -- itself included, each evaluation in the order it finished, with the epochs (budget units) the sweep had
 -- spent by then and its incumbent then: hpbandster's, the configuration with the lowest loss among the
--- evaluations on the largest budget so far, and that evaluation's test accuracy. No rows: not a sweep.
+-- evaluations on the largest budget so far, and that evaluation's test accuracy. No rows: not a sweep, or no
+-- other sweep ran its problem.
 with this as (
     select search_space, settings
     from studies
@@ -35,7 +36,8 @@ evaluations as (
         min(r.loss) filter (where r.status = 'ok' and r.budget >= p.max_budget) over spent as incumbent_loss
     from runs as r
     join peers as p using (study_id)
-    where r.budget is not null
+    -- a sweep with no other of its problem has nothing to compare: no rows, and no window over its runs
+    where r.budget is not null and (select count(*) from peers) > 1
     window spent as (partition by p.study_id order by r.finished_at, r.trial rows unbounded preceding)
 )
 
