@@ -1,5 +1,7 @@
 """The committed demo warehouse, restored as a user restores it."""
 
+import pytest
+
 from pipeline import demo
 from tests.conftest import run_cli, sha256, sql
 
@@ -64,3 +66,17 @@ def test_demo_holds_three_real_sweeps_on_one_problem(demo_warehouse):
                                        "join studies using (study_id) where kind <> 'ensemble' group by name"))
     assert sampled == {"demo-bohb": ["model_based", "promoted", "random"], "demo-hyperband": ["promoted", "random"],
                        "demo-random-search": ["random"]}
+
+
+@pytest.mark.parametrize("args,words", [
+    (["-m", "pipeline.demo", "restore", "--only", "sweeps"], "--only goes with build"),
+    (["-m", "pipeline.demo", "export", "--only", "ensemble"], "--only goes with build"),
+    (["-m", "pipeline.demo", "build", "--only", "everything"], "invalid choice: 'everything'"),
+    (["-m", "pipeline.bohb", "schedule", "--min-budget", "1", "--max-budget", "9", "--optimizer", "nope"],
+     "invalid choice: 'nope'"),
+])
+def test_bad_flags_are_refused_in_words_and_write_nothing(demo_warehouse, tmp_path, args, words):
+    before = {p.name: sha256(p) for p in demo_warehouse.parent.iterdir()}
+    result = run_cli(*args, "--warehouse", str(demo_warehouse)) if "demo" in args[1] else run_cli(*args)
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+    assert {p.name: sha256(p) for p in demo_warehouse.parent.iterdir()} == before
