@@ -16,7 +16,7 @@ import polars as pl
 import streamlit as st
 
 from pipeline.analysis import sweeps
-from pipeline.app import study_views, sweep_charts, sweep_views
+from pipeline.app import compare_chart, compare_views, study_views, sweep_charts, sweep_views
 from pipeline.app.state import (
     STUDY_KEY,
     cached_query,
@@ -72,30 +72,38 @@ def _overview(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, un
 
 
 def _compared(name: str, path, unit: str) -> None:
-    """The sweeps that ran the same problem, side by side, where there are several (the demo has three)."""
-    summary, steps = sweep_views.compared(cached_query(path, "sweeps_compared", {"study": name}))
-    if summary.height < 2:
+    """The sweeps that ran the same problem, side by side, where there are several (the demo has three): the
+    Compare studies page's incumbent curves against budget spent (compare_views, compare_chart)."""
+    peers = cached_query(path, "compare_peers", {"study": name})["name"].to_list()
+    if len(peers) < 2:
         return
+    steps = cached_query(path, "compare_steps", {"studies": peers, "rule": "incumbent", "dataset": None})
+    summary = compare_views.summary(cached_query(path, "compare_studies", {"studies": peers}), steps)
     st.subheader("Sweeps of the same problem")
-    st.write(f"{summary.height} sweeps in this warehouse ran this search space on the same dataset, budgets and eta. "
+    st.write(f"{len(peers)} sweeps in this warehouse ran this search space on the same dataset, budgets and eta. "
              "Each one's **incumbent** is what hpbandster returns: the configuration with the lowest loss (1 - "
-             "validation accuracy) among the evaluations on the largest budget so far; shown is its test accuracy.")
+             "validation accuracy) among the evaluations on the largest budget finished so far; shown is its test "
+             "accuracy. More on the *Compare studies* page.")
     # short labels, the rest in the help: every column fits the main column at 1280 px
-    st.dataframe(summary, hide_index=True, width="stretch", column_config={
+    st.dataframe(summary.select("study", "optimizer", "evaluations", "spent", "model_based_share", "best_accuracy",
+                                "at_spent"), hide_index=True, width="stretch", column_config={
         "study": "sweep", "evaluations": st.column_config.NumberColumn("evaluations", format="%d"),
-        "epochs_spent": st.column_config.NumberColumn("spent", format="%d", help=f"{unit} of all its evaluations"),
+        "spent": st.column_config.NumberColumn("spent", format="%d", help=f"{unit} of all its evaluations"),
         "model_based_share": st.column_config.NumberColumn(
             "model-based", format="percent", help="Share of the sampled configurations (promotions not counted) "
                                                   "that BOHB's model picked."),
-        "incumbent_accuracy": st.column_config.NumberColumn("incumbent", format="%.4f",
-                                                            help="The final incumbent's test accuracy."),
-        "epochs_to_incumbent": st.column_config.NumberColumn(
-            "found after", format="%d", help=f"{unit} the sweep had spent when its final incumbent was evaluated "
-                                             "on the largest budget."),
+        "best_accuracy": st.column_config.NumberColumn("incumbent", format="%.4f",
+                                                       help="The final incumbent's test accuracy."),
+        "at_spent": st.column_config.NumberColumn(
+            "found after", format="%d", help=f"{unit} the sweep had spent when its final incumbent became the "
+                                             "incumbent."),
     })
-    st.altair_chart(sweep_charts.incumbent_paths(steps, current=name, unit=unit), width="stretch")
+    points, _ = compare_views.curve(steps, "spent")
+    st.altair_chart(compare_chart.best_so_far(points, x="spent", rule="incumbent", current=name, unit=unit,
+                                              height=260), width="stretch")
     st.caption(f"One step line per sweep: the incumbent's test accuracy after each evaluation, against the {unit} "
-               "every evaluation so far had spent; this sweep's line is the heavier one.")
+               "every evaluation so far had spent; a dot where it changed (a larger budget takes over even when it "
+               "is worse, so a line can drop); this sweep's line is the heavier one.")
 
 
 def _schedule(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, unit: str) -> None:

@@ -102,22 +102,3 @@ def sampling_shares(shares: pl.DataFrame) -> alt.Chart:
         tooltip=[alt.Tooltip("set:N", title="evaluations"), alt.Tooltip("sampling:N", title="sampled as"),
                  alt.Tooltip("n:Q", title="n", format=",d"), alt.Tooltip("share:Q", title="share", format=".1%")],
     ).properties(height=110)
-
-
-
-
-def incumbent_paths(path: pl.DataFrame, *, current: str, unit: str) -> alt.Chart:
-    """The test accuracy of each sweep's incumbent against the budget it had spent (sweep_views.compared), one
-    step line per sweep, the current study's drawn heavier: the anytime view of the BOHB paper."""
-    studies = sorted(path["study"].unique().to_list())
-    return alt.Chart(path).mark_line(interpolate="step-after", point=True).encode(
-        x=alt.X("epochs_spent:Q", title=f"{unit} spent (all evaluations so far)", axis=alt.Axis(format=",d")),
-        y=alt.Y("incumbent_accuracy:Q", title="incumbent's test accuracy", scale=alt.Scale(zero=False)),
-        color=alt.Color("study:N", title="sweep", scale=alt.Scale(domain=studies,
-                                                                   range=DATASET_COLORS[:len(studies)])),
-        strokeWidth=alt.condition(alt.datum.study == current, alt.value(3), alt.value(1.5)),
-        tooltip=[alt.Tooltip("study:N", title="sweep"), alt.Tooltip("optimizer:N"),
-                 alt.Tooltip("epochs_spent:Q", title=f"{unit} spent", format=",.0f"),
-                 alt.Tooltip("evaluations_done:Q", title="evaluations done", format=",d"),
-                 alt.Tooltip("incumbent_accuracy:Q", title="incumbent's test accuracy", format=".4f")],
-    ).properties(height=260)

@@ -286,33 +286,3 @@ def wall_time(seconds: float | None) -> str:
     if seconds < 2 * 3600:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def compared(evaluations: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The sweeps of one problem side by side, from the named query sweeps_compared: one row per sweep
-    (optimizer, evaluations, epochs spent, model-based share of the sampled configurations, the final
-    incumbent's test accuracy and the epochs spent when it was first evaluated) and the incumbent's path:
-    the evaluations where it changed, plus each sweep's last, with the epochs spent by then."""
-    if evaluations.is_empty():
-        return evaluations, evaluations
-    final = (evaluations.group_by("study", maintain_order=True)
-             .agg(pl.col("optimizer").first(), pl.len().alias("evaluations"),
-                  pl.col("epochs_spent").max(),
-                  (pl.col("sampled_as") == "model_based").sum().alias("model_based"),
-                  (pl.col("sampled_as") != "promoted").sum().alias("sampled"),
-                  pl.col("incumbent_loss").drop_nulls().last().alias("final_loss"),
-                  pl.col("incumbent_accuracy").drop_nulls().last().alias("incumbent_accuracy")))
-    found = (evaluations.join(final.select("study", "final_loss"), on="study")
-             .filter(pl.col("incumbent_loss") == pl.col("final_loss"))
-             .group_by("study").agg(pl.col("epochs_spent").min().alias("epochs_to_incumbent")))
-    summary = (final.join(found, on="study", how="left")
-               .with_columns((pl.col("model_based") / pl.col("sampled")).alias("model_based_share"),
-                             pl.col("optimizer").replace_strict(OPTIMIZERS, default=pl.col("optimizer")))
-               .select("study", "optimizer", "evaluations", "epochs_spent", "model_based_share",
-                       "incumbent_accuracy", "epochs_to_incumbent").sort("study"))
-    changed = pl.col("incumbent_loss").ne_missing(pl.col("incumbent_loss").shift(1)).over("study")
-    last = pl.col("evaluations_done") == pl.col("evaluations_done").max().over("study")
-    path = (evaluations.filter(pl.col("incumbent_loss").is_not_null() & (changed | last))
-            .with_columns(pl.col("optimizer").replace_strict(OPTIMIZERS, default=pl.col("optimizer")))
-            .select("study", "optimizer", "epochs_spent", "evaluations_done", "incumbent_accuracy"))
-    return summary, path
