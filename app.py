@@ -20,6 +20,7 @@ st.navigation([
     st.Page("app_pages/trellis.py", title="Trellis", icon=":material/view_module:"),
     st.Page("app_pages/sweep.py", title="Sweep", icon=":material/stacked_line_chart:"),
     st.Page("app_pages/compare.py", title="Compare studies", icon=":material/compare_arrows:"),
+    st.Page("app_pages/parallel.py", title="Parallel coordinates", icon=":material/timeline:"),
     st.Page("app_pages/correlations.py", title="Correlations", icon=":material/blur_linear:"),
     st.Page("app_pages/embedding.py", title="Embedding", icon=":material/scatter_plot:"),
     st.Page("app_pages/runs.py", title="Runs table", icon=":material/table:"),

@@ -251,7 +251,9 @@ def set_selection(selection: Selection | None) -> None:
     _write_url()
 
 
-def _write_url() -> None:
+def _write_url(keep: tuple[str, ...] = ()) -> None:
+    """The URL in step with the session; `keep`: the page's own parameters (e.g. parallel's `filter`), kept as
+    they are (the page writes them itself)."""
     query = {}
     if st.session_state.get(STUDY_KEY):
         query["study"] = st.session_state[STUDY_KEY]
@@ -259,6 +261,7 @@ def _write_url() -> None:
     query["scale"] = current_scale()  # always written: a link without it reads as the raw scale (LINK_SCALE)
     if (selection := current_selection()) is not None:
         query.update(selection.to_query())
+    query.update({name: st.query_params[name] for name in keep if name in st.query_params})
     if dict(st.query_params) != query:
         st.query_params.from_dict(query)
 
@@ -308,11 +311,13 @@ def _selection_controls() -> None:
         st.sidebar.button("Clear selection", on_click=set_selection, args=(None,), key="app.clear_selection")
 
 
-def sidebar(*, study_controls: bool = True) -> Path:
+def sidebar(*, study_controls: bool = True, keep: tuple[str, ...] = ()) -> Path:
     """Study picker and the current selection, drawn by every page first; keeps the URL in step with both.
     A missing, foreign or locked warehouse stops the page here with a message; returns its path, checked.
     study_controls=False: a page about the whole warehouse (Overview) draws no study, budget, scale or
     selection controls, which would change nothing on it, and keeps what was chosen for the other pages.
+    keep: URL parameters of the page's own that stay in the URL (the other pages drop them), e.g. the
+    Parallel coordinates page's `filter`; the page reads and writes them itself.
 
     Each page calls it (not app.py) so that it also runs when a test opens a page directly.
     """
@@ -329,5 +334,5 @@ def sidebar(*, study_controls: bool = True) -> Path:
         _budget_picker(path, st.session_state[STUDY_KEY], drawn=study_controls)
     if study_controls:
         _selection_controls()
-    _write_url()
+    _write_url(keep)
     return path

@@ -1,0 +1,116 @@
+"""The Parallel coordinates chart: parallel_views.Parallel drawn as one layered Vega-Lite spec (no Streamlit here).
+
+x is the axis's place (0, 1, ... in the page's order, the accuracy last), y the position on the axis (0 bottom,
+1 top, the inactive mark below 0). Layers, bottom to top: density bands between adjacent axes (area marks, two
+points each, colour = the band's mean accuracy, opacity = its runs), the runs drawn as lines (colour = accuracy,
+the top share thick and opaque, the others thin and faint), the axes (rules), their tick labels and names (text
+marks read from data, so a hyperparameter's name never enters an expression). The axes' layer carries the
+brush, an interval selection on x and y named BRUSH: Streamlit returns it as {"axis": [x0, x1], "y": [y0, y1]},
+which parallel_views.brushed turns into filters.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.app import parallel_views
+from pipeline.app.selection import SCALE_NAMES
+
+BRUSH = "brush"
+HEIGHT = 430
+TOP_WIDTH = 2.2  # px, a top line
+OTHER_WIDTH = 0.8
+NAME_Y = 1.07  # where an axis's name sits (above its top)
+Y_DOMAIN = [parallel_views.INACTIVE - 0.06, 1.12]
+COLOR = {"scheme": "viridis", "domain": [0, 1], "reverse": True}  # the best runs dark, the worst light
+
+
+def _long_lines(lines: pl.DataFrame, count: int) -> pl.DataFrame:
+    """One row per run and axis: run_id, accuracy, top, axis, y."""
+    if lines.is_empty():
+        return pl.DataFrame(schema={"run_id": pl.Int64, "accuracy": pl.Float64, "top": pl.Boolean,
+                                    "axis": pl.Int64, "y": pl.Float64})
+    return (lines.unpivot(index=["run_id", "accuracy", "top"], on=[f"p{k}" for k in range(count)],
+                          variable_name="axis", value_name="y")
+            .with_columns(pl.col("axis").str.slice(1).cast(pl.Int64)))
+
+
+def spec(result: parallel_views.Parallel) -> dict:
+    """The chart (with its data) for st.vega_lite_chart(..., on_select="rerun", selection_mode=BRUSH)."""
+    found = result.axes
+    count = len(found)
+    accuracy_title = f"accuracy ({SCALE_NAMES[result.scale]})"
+    axes = pl.DataFrame({
+        "axis": list(range(count)), "name": [a.name for a in found],
+        "y": [parallel_views.INACTIVE - parallel_views.INACTIVE_HALF if a.inactive is not None else 0.0
+              for a in found],
+        "y2": [1.0] * count, "name_y": [NAME_Y] * count})
+    ticks = pl.DataFrame([(k, y, label) for k, axis in enumerate(found) for y, label in axis.ticks()],
+                         schema={"axis": pl.Int64, "y": pl.Float64, "label": pl.String}, orient="row")
+    lines = _long_lines(result.lines, count)
+    x = {"field": "axis", "type": "quantitative", "axis": None,
+         "scale": {"domain": [-0.6, count - 0.6], "nice": False, "zero": False}}
+    y = {"field": "y", "type": "quantitative", "axis": None,
+         "scale": {"domain": Y_DOMAIN, "nice": False, "zero": False}}
+    color = {"field": "accuracy", "type": "quantitative", "title": accuracy_title, "scale": COLOR,
+             "legend": {"orient": "bottom", "direction": "horizontal", "gradientLength": 260, "titleLimit": 420}}
+    layers = []
+    if not result.bands.is_empty():
+        layers.append({
+            "data": {"name": "bands"}, "mark": {"type": "area", "interpolate": "linear"},
+            "encoding": {"x": x, "y": y, "y2": {"field": "y2"}, "detail": {"field": "band"},
+                         "color": {**color, "title": f"mean {accuracy_title}"},
+                         "opacity": {"field": "share", "type": "quantitative", "legend": None,
+                                     "scale": {"domain": [0, 1], "range": [0.03, 0.75]}},
+                         "tooltip": [{"field": "runs", "type": "quantitative", "title": "runs", "format": ","},
+                                     {"field": "accuracy", "type": "quantitative", "title": "mean accuracy",
+                                      "format": ".3f"}]}})
+    tooltip = [{"field": "run_id", "type": "nominal", "title": "run"},
+               {"field": "accuracy", "type": "quantitative", "title": "accuracy", "format": ".3f"}]
+    for top in (False, True):
+        layers.append({
+            "data": {"name": "lines"}, "transform": [{"filter": f"{'' if top else '!'}datum.top"}],
+            "mark": {"type": "line", "strokeWidth": TOP_WIDTH if top else OTHER_WIDTH,
+                     "opacity": 0.9 if top else 0.3},
+            "encoding": {"x": x, "y": y, "detail": {"field": "run_id"}, "order": {"field": "axis"},
+                         "color": color, "tooltip": tooltip}})
+    layers.append({
+        "data": {"name": "axes"}, "mark": {"type": "rule", "color": "#444", "strokeWidth": 1.2},
+        "params": [{"name": BRUSH, "select": {"type": "interval", "encodings": ["x", "y"]}}],
+        "encoding": {"x": x, "y": y, "y2": {"field": "y2"}}})
+    for halo in (True, False):  # a white outline first, so that a label stays readable over the lines
+        layers.append({
+            "data": {"name": "ticks"},
+            "mark": {"type": "text", "align": "right", "dx": -4, "fontSize": 10, "color": "#222",
+                     **({"stroke": "white", "strokeWidth": 3, "strokeOpacity": 0.85} if halo else {})},
+            "encoding": {"x": x, "y": y, "text": {"field": "label"}}})
+    layers.append({
+        "data": {"name": "axes"}, "mark": {"type": "text", "fontSize": 11, "fontWeight": "bold", "angle": 0,
+                                           "baseline": "bottom", "limit": 110},
+        "encoding": {"x": x, "y": {**y, "field": "name_y"}, "text": {"field": "name"}}})
+    bands = result.bands
+    if not bands.is_empty():
+        bands = bands.with_columns(share=pl.col("runs") / pl.col("runs").max().over("pair"))
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "height": HEIGHT, "layer": layers,
+        "datasets": {"bands": bands, "lines": lines, "axes": axes, "ticks": ticks},
+    }
+
+
+def drawn(result: parallel_views.Parallel) -> str:
+    """What the chart draws, in words."""
+    share = f"{100 * result.share:g} %"
+    if result.kept == 0:
+        return "Nothing drawn: no finished run passes the filters."
+    if not result.lines_top_only:
+        return (f"Lines: all {result.kept:,} runs that pass the filters; thick: the {result.kept_top:,} of them in "
+                f"the top {share} per dataset.")
+    lines = result.lines.height
+    best = (f"the best {lines:,} of the {result.kept_top:,} runs in the top {share} per dataset"
+            if lines < result.kept_top else f"the top {share} per dataset ({lines:,} runs)")
+    left = (f" The {result.bands_left_out:,} faintest bands are left out (at most {parallel_views.MAX_BANDS:,} drawn)."
+            if result.bands_left_out else "")
+    return (f"Bands: all {result.kept:,} runs that pass the filters, binned {result.bins} per number axis (an "
+            f"option is a bin of its own), drawn between adjacent axes with opacity by count and colour by mean "
+            f"accuracy; lines: {best}.{left}")
