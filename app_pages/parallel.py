@@ -47,7 +47,7 @@ def _filters(frame, found) -> parallel_views.Filters:
         filters, problems = parallel_views.parse_filters(st.query_params.get(URL_KEY) if held is None else None,
                                                          found)
         for problem in problems:
-            st.warning(f"{problem}; that part of the link's filter is ignored.")
+            st.warning(f"The link's filter: {problem}; that part of it is ignored.")
         held = {"study": name, "filters": filters}
         st.session_state[FILTERS_KEY] = held
     names = {a.name for a in found}

@@ -203,9 +203,9 @@ def parse_filters(text: str | None, found: list[Axis]) -> tuple[Filters, list[st
     try:
         raw = json.loads(text)
     except ValueError:
-        return (), ["the link's filter is not readable (JSON expected)"]
+        return (), ["it is not readable (JSON expected)"]
     if not isinstance(raw, dict):
-        return (), ["the link's filter is not readable (a JSON object of axis: values expected)"]
+        return (), ["it is not readable (a JSON object of axis: values expected)"]
     by_name = {axis.name: axis for axis in found}
     kept, problems = {}, []
     for name, spec in raw.items():
