@@ -165,7 +165,11 @@ def test_inactive_runs_are_their_own_mark_and_can_be_kept(monkeypatch, warehouse
 
 def _brush(at, axis: int, y: tuple[float, float]):
     """A brush over one axis as the browser returns it, put where AppTest lets a selection be simulated."""
-    key = f"parallel.chart_{at.session_state['parallel.brushes'] if 'parallel.brushes' in at.session_state else 0}"
+    try:  # the brushes applied so far name the chart's key
+        brushes = at.session_state["parallel.brushes"]
+    except KeyError:
+        brushes = 0
+    key = f"parallel.chart_{brushes}"
     at.session_state[key] = {"selection": {"brush": {"axis": [axis - 0.2, axis + 0.2], "y": list(y)}}}
     return at.run()
 
