@@ -21,6 +21,7 @@ st.navigation([
     st.Page("app_pages/sweep.py", title="Sweep", icon=":material/stacked_line_chart:"),
     st.Page("app_pages/history.py", title="Exploration history", icon=":material/timeline:"),
     st.Page("app_pages/compare.py", title="Compare studies", icon=":material/compare_arrows:"),
+    st.Page("app_pages/importance.py", title="Importance", icon=":material/leaderboard:"),
     st.Page("app_pages/parallel.py", title="Parallel coordinates", icon=":material/timeline:"),
     st.Page("app_pages/correlations.py", title="Correlations", icon=":material/blur_linear:"),
     st.Page("app_pages/embedding.py", title="Embedding", icon=":material/scatter_plot:"),
