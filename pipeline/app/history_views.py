@@ -197,8 +197,10 @@ def _positions(p: StudyParam, runs: pl.DataFrame, log: bool) -> tuple[Panel, pl.
     if not p.binned:
         code = pl.col(p.code).cast(pl.Int64)
         panel = _banded(p.name, p.labels, runs[p.code], p.inactive is not None)
-        return panel, code + pl.col("jitter"), code.replace_strict(list(range(len(p.labels))), list(p.labels),
-                                                                  default=None)
+        # the value as tried: a number's option label is short (2 significant digits where that tells them apart)
+        texts = [f"{option:.4g}" if isinstance(option, float) else label
+                 for option, label in zip(p.options, p.labels)] + list(p.labels[len(p.options):])
+        return panel, code + pl.col("jitter"), code.replace_strict(list(range(len(texts))), texts, default=None)
     raw = runs[p.value]
     present = raw.drop_nulls()
     log = log and (present.is_empty() or present.min() > 0)
