@@ -123,7 +123,7 @@ def render() -> None:
     if single:
         st.caption("Took a single value in every evaluation (its panel is one band or one line): "
                    + ", ".join(single) + ".")
-    st.altair_chart(history_chart.history_chart(h), width="content")
+    st.vega_lite_chart(history_chart.history_chart(h), width="content")
     _movement(h)
 
 

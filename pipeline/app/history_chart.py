@@ -1,4 +1,6 @@
-"""The Exploration history chart: a pure function from history_views.History to one altair chart.
+"""The Exploration history chart: a pure function from history_views.History to one Vega-Lite spec (a dict with
+its data; draw it with st.vega_lite_chart). A plain spec, not altair objects: altair took ~1 s to build and
+validate these ~40 layers at every rerun, the dict takes milliseconds.
 
 Rows, one x scale for all (the evaluation number, by start time): the best test accuracy so far as a step
 line, then one panel per hyperparameter (its title is the hyperparameter's name, "(log scale)" where the space
@@ -9,15 +11,14 @@ final (largest-budget) evaluation; a dashed segment joins a configuration's eval
 promotion). Aggregated (history_views.MAX_POINTS): heat cells coloured by the mean accuracy in the cell under
 the top configurations' points and promotions, which are outlined in black.
 
-The data go in as four tables (points, promotions, cells, best), each filtered per panel on `parameter`, so the
-spec carries each table once.
+The data go in as five named tables (points, promotions, cells, regions, best), each filtered per panel on
+`parameter`, so the spec carries each table once.
 """
 
 from __future__ import annotations
 
 import json
 
-import altair as alt
 import polars as pl
 
 from pipeline.app.history_views import History, Panel
@@ -53,96 +54,116 @@ def _panel_height(panel: Panel) -> int:
     return max(60, BAND_HEIGHT * len(panel.ticks) + 10) if panel.banded else NUMBER_HEIGHT
 
 
-def history_chart(h: History) -> alt.VConcatChart:
+def _tip(field: str, title: str, kind: str = "quantitative", fmt: str | None = None) -> dict:
+    return {"field": field, "type": kind, "title": title, **({"format": fmt} if fmt else {})}
+
+
+def _title(text: str) -> dict:
+    return {"text": text, "anchor": "start", "fontSize": 13}
+
+
+def history_chart(h: History) -> dict:
+    """The spec: the best-so-far row, then one row per hyperparameter panel (see the module)."""
     n = h.evaluations
-    x_scale = alt.Scale(domain=[0.5, n + 0.5], nice=False, zero=False)
+    x_scale = {"domain": [0.5, n + 0.5], "nice": False, "zero": False}
     score_title = SCORE_TITLES[h.scale] + (" (cells, mean)" if h.aggregated else "")
-    color = alt.Color("score:Q", title=score_title, scale=alt.Scale(scheme="viridis", domain=_score_domain(h)),
-                      legend=alt.Legend(orient="right", gradientLength=160))
+    color = {"field": "score", "type": "quantitative", "title": score_title,
+             "scale": {"scheme": "viridis", "domain": _score_domain(h)},
+             "legend": {"orient": "right", "gradientLength": 160}}
     points = h.points.with_columns(
         sampling=pl.when(pl.col("value") == "(inactive)").then(pl.lit("inactive"))
         .otherwise(pl.col("origin").replace_strict(SAMPLING_NAMES, default="not recorded")),
         step=pl.when(pl.col("final")).then(pl.lit(FINAL)).otherwise(pl.lit(EARLIER)))
     kinds = [k for k in SHAPES if k in set(points["sampling"].to_list())]
-    shape = alt.Shape("sampling:N", title="sampled as", scale=alt.Scale(
-        domain=kinds, range=[SHAPES[k] for k in kinds]), legend=alt.Legend(orient="right") if kinds else None)
+    shape = {"field": "sampling", "type": "nominal", "title": "sampled as",
+             "scale": {"domain": kinds or ["random"], "range": [SHAPES[k] for k in kinds] or ["circle"]},
+             "legend": {"orient": "right"}}
     steps = [s for s in (FINAL, EARLIER) if s in set(points["step"].to_list())]
     # both steps in the domain always: a one-value point scale draws every point with size 0
-    size = alt.Size("step:N", title="evaluation", scale=alt.Scale(domain=[FINAL, EARLIER], range=[90, 22]),
-                    legend=alt.Legend(orient="right", values=steps))
-    cells = h.cells.with_columns(score=pl.col("mean"))
+    size = {"field": "step", "type": "nominal", "title": "evaluation",
+            "scale": {"domain": [FINAL, EARLIER], "range": [90, 22]}, "legend": {"orient": "right", "values": steps}}
     rows = [_best_row(h, x_scale)]
     for i, panel in enumerate(h.panels):
-        rows.append(_panel_row(panel, points, h.promotions, cells, h.regions, x_scale, color, shape, size,
-                               aggregated=h.aggregated, last=i == len(h.panels) - 1))
-    return alt.vconcat(*rows, spacing=14).resolve_scale(x="shared", color="shared", shape="shared", size="shared")
+        rows.append(_panel_row(panel, x_scale, color, shape, size, aggregated=h.aggregated,
+                               last=i == len(h.panels) - 1))
+    return {
+        "vconcat": rows, "spacing": 14,
+        "resolve": {"scale": {"x": "shared", "color": "shared", "shape": "shared", "size": "shared"}},
+        "datasets": {"best": h.best, "points": points, "promotions": h.promotions, "regions": h.regions,
+                     "cells": h.cells.with_columns(score=pl.col("mean"))},
+    }
 
 
-def _best_row(h: History, x_scale: alt.Scale) -> alt.Chart:
-    return alt.Chart(h.best, title=alt.TitleParams("best test accuracy so far", anchor="start", fontSize=13)).mark_line(
-        interpolate="step-after", color="#333333", strokeWidth=2).encode(
-        x=alt.X("evaluation:Q", scale=x_scale, title=None, axis=alt.Axis(format=",d", labels=False, ticks=False)),
-        y=alt.Y("best_accuracy:Q", title="test accuracy", scale=alt.Scale(zero=False)),
-        tooltip=[alt.Tooltip("evaluation:Q", title="evaluation", format=",d"),
-                 alt.Tooltip("best_accuracy:Q", title="best test accuracy so far", format=".4f")],
-    ).properties(width=WIDTH, height=BEST_HEIGHT)
+def _best_row(h: History, x_scale: dict) -> dict:
+    return {
+        "title": _title("best test accuracy so far"), "data": {"name": "best"}, "width": WIDTH,
+        "height": BEST_HEIGHT,
+        "mark": {"type": "line", "interpolate": "step-after", "color": "#333333", "strokeWidth": 2},
+        "encoding": {
+            "x": {"field": "evaluation", "type": "quantitative", "scale": x_scale, "title": None,
+                  "axis": {"format": ",d", "labels": False, "ticks": False}},
+            "y": {"field": "best_accuracy", "type": "quantitative", "title": "test accuracy",
+                  "scale": {"zero": False}},
+            "tooltip": [_tip("evaluation", "evaluation", fmt=",d"),
+                        _tip("best_accuracy", "best test accuracy so far", fmt=".4f")]}}
 
 
-def _panel_row(panel: Panel, points: pl.DataFrame, promotions: pl.DataFrame, cells: pl.DataFrame,
-               regions: pl.DataFrame, x_scale: alt.Scale, color: alt.Color, shape: alt.Shape, size: alt.Size, *,
-               aggregated: bool, last: bool) -> alt.LayerChart:
-    only = alt.FieldEqualPredicate(field="parameter", equal=panel.name)
-    y_scale = alt.Scale(domain=list(panel.domain), nice=False, zero=False)
-    y_axis = alt.Axis(values=[position for position, _ in panel.ticks], labelExpr=_label_expr(panel),
-                      grid=not panel.banded, title=None, labelLimit=110)
-    x_axis = alt.Axis(format=",d", labels=last, ticks=True,
-                      title="evaluation (in order of start time)" if last else None)
+def _panel_row(panel: Panel, x_scale: dict, color: dict, shape: dict, size: dict, *, aggregated: bool,
+               last: bool) -> dict:
+    only = [{"filter": {"field": "parameter", "equal": panel.name}}]
+    y_scale = {"domain": list(panel.domain), "nice": False, "zero": False}
+    y_axis = {"values": [position for position, _ in panel.ticks], "labelExpr": _label_expr(panel),
+              "grid": not panel.banded, "title": None, "labelLimit": 110}
+    x_axis = {"format": ",d", "labels": last, "ticks": True,
+              "title": "evaluation (in order of start time)" if last else None}
+
+    def x(field: str) -> dict:
+        return {"field": field, "type": "quantitative", "scale": x_scale, "axis": x_axis}
+
+    def y(field: str) -> dict:
+        return {"field": field, "type": "quantitative", "scale": y_scale, "axis": y_axis}
+
     # the final top region: a pale band across the whole sweep under the points; over heat cells, which would
     # hide it, an outline
     look = ({"fillOpacity": 0, "stroke": REGION_LINE, "strokeWidth": 1.5, "strokeDash": [6, 3]} if aggregated
             else {"color": REGION, "opacity": 0.5})
-    region = alt.Chart(regions).transform_filter(only).mark_rect(**look).encode(
-        x=alt.X(datum=x_scale.domain[0], scale=x_scale, axis=x_axis), x2=alt.X2(datum=x_scale.domain[1]),
-        y=alt.Y("y0:Q", scale=y_scale, axis=y_axis), y2="y1:Q",
-        tooltip=[alt.Tooltip("parameter:N", title="final top region of")])
+    region = {"data": {"name": "regions"}, "transform": only, "mark": {"type": "rect", **look}, "encoding": {
+        "x": {"datum": x_scale["domain"][0], "type": "quantitative", "scale": x_scale, "axis": x_axis},
+        "x2": {"datum": x_scale["domain"][1]}, "y": y("y0"), "y2": {"field": "y1"},
+        "tooltip": [_tip("parameter", "final top region of", "nominal")]}}
     layers = [] if aggregated else [region]
     if aggregated:
-        layers.append(alt.Chart(cells).transform_filter(only).mark_rect(opacity=0.9).encode(
-            x=alt.X("x0:Q", scale=x_scale, axis=x_axis), x2="x1:Q",
-            y=alt.Y("y0:Q", scale=y_scale, axis=y_axis), y2="y1:Q",
-            color=color,
-            tooltip=[alt.Tooltip("parameter:N", title="hyperparameter"), alt.Tooltip("value:N", title="value"),
-                     alt.Tooltip("first_evaluation:Q", title="evaluations from", format=",d"),
-                     alt.Tooltip("last_evaluation:Q", title="to", format=",d"),
-                     alt.Tooltip("n:Q", title="n evaluations", format=",d"),
-                     alt.Tooltip("mean:Q", title="mean accuracy in cell", format=".3f"),
-                     alt.Tooltip("best:Q", title="best accuracy in cell", format=".3f")]))
-    if aggregated:
+        layers.append({"data": {"name": "cells"}, "transform": only, "mark": {"type": "rect", "opacity": 0.9},
+                       "encoding": {
+                           "x": x("x0"), "x2": {"field": "x1"}, "y": y("y0"), "y2": {"field": "y1"}, "color": color,
+                           "tooltip": [_tip("parameter", "hyperparameter", "nominal"),
+                                       _tip("value", "value", "nominal"),
+                                       _tip("first_evaluation", "evaluations from", fmt=",d"),
+                                       _tip("last_evaluation", "to", fmt=",d"),
+                                       _tip("n", "n evaluations", fmt=",d"),
+                                       _tip("mean", "mean accuracy in cell", fmt=".3f"),
+                                       _tip("best", "best accuracy in cell", fmt=".3f")]}})
         layers.append(region)
-    layers.append(alt.Chart(promotions).transform_filter(only).mark_rule(
-        strokeDash=[4, 3], strokeWidth=1.2, color="#555555", opacity=0.8).encode(
-        x=alt.X("from_evaluation:Q", scale=x_scale, axis=x_axis), x2="to_evaluation:Q",
-        y=alt.Y("position:Q", scale=y_scale, axis=y_axis),
-        tooltip=[alt.Tooltip("config_id:N", title="configuration"),
-                 alt.Tooltip("from_budget:Q", title="promoted from budget", format=",.4~g"),
-                 alt.Tooltip("to_budget:Q", title="to budget", format=",.4~g"),
-                 alt.Tooltip("from_evaluation:Q", title="evaluation", format=",d"),
-                 alt.Tooltip("to_evaluation:Q", title="next evaluation", format=",d")]))
-    layers.append(alt.Chart(points).transform_filter(only).mark_point(
-        filled=True, opacity=0.9, stroke="black" if aggregated else None,
-        strokeWidth=0.8 if aggregated else 0).encode(
-        x=alt.X("evaluation:Q", scale=x_scale, axis=x_axis),
-        y=alt.Y("position:Q", scale=y_scale, axis=y_axis),
-        color=alt.condition("isValid(datum.score)", color, alt.value(MISSING)),
-        shape=shape, size=size,
-        tooltip=[alt.Tooltip("parameter:N", title="hyperparameter"), alt.Tooltip("value:N", title="value"),
-                 alt.Tooltip("evaluation:Q", title="evaluation", format=",d"),
-                 alt.Tooltip("config_id:N", title="configuration"),
-                 alt.Tooltip("budget:Q", title="budget", format=",.4~g"),
-                 alt.Tooltip("step:N", title="evaluation"), alt.Tooltip("sampling:N", title="sampled"),
-                 alt.Tooltip("status:N", title="status"),
-                 alt.Tooltip("accuracy:Q", title="test accuracy", format=".4f"),
-                 alt.Tooltip("score:Q", title="on the sidebar's scale", format=".3f")]))
-    title = panel.name + (" (log scale)" if panel.log else "")
-    return alt.layer(*layers, title=alt.TitleParams(title, anchor="start", fontSize=13)).properties(
-        width=WIDTH, height=_panel_height(panel))
+    layers.append({"data": {"name": "promotions"}, "transform": only, "mark": {
+        "type": "rule", "strokeDash": [4, 3], "strokeWidth": 1.2, "color": "#555555", "opacity": 0.8},
+        "encoding": {"x": x("from_evaluation"), "x2": {"field": "to_evaluation"}, "y": y("position"),
+                     "tooltip": [_tip("config_id", "configuration", "nominal"),
+                                 _tip("from_budget", "promoted from budget", fmt=",.4~g"),
+                                 _tip("to_budget", "to budget", fmt=",.4~g"),
+                                 _tip("from_evaluation", "evaluation", fmt=",d"),
+                                 _tip("to_evaluation", "next evaluation", fmt=",d")]}})
+    mark = {"type": "point", "filled": True, "opacity": 0.9}
+    if aggregated:
+        mark.update(stroke="black", strokeWidth=0.8)
+    layers.append({"data": {"name": "points"}, "transform": only, "mark": mark, "encoding": {
+        "x": x("evaluation"), "y": y("position"),
+        "color": {"condition": {"test": "isValid(datum.score)", **color}, "value": MISSING},
+        "shape": shape, "size": size,
+        "tooltip": [_tip("parameter", "hyperparameter", "nominal"), _tip("value", "value", "nominal"),
+                    _tip("evaluation", "evaluation", fmt=",d"), _tip("config_id", "configuration", "nominal"),
+                    _tip("budget", "budget", fmt=",.4~g"), _tip("step", "evaluation", "nominal"),
+                    _tip("sampling", "sampled", "nominal"), _tip("status", "status", "nominal"),
+                    _tip("accuracy", "test accuracy", fmt=".4f"),
+                    _tip("score", "on the sidebar's scale", fmt=".3f")]}})
+    return {"title": _title(panel.name + (" (log scale)" if panel.log else "")), "layer": layers,
+            "width": WIDTH, "height": _panel_height(panel)}

@@ -41,17 +41,12 @@ def _page(monkeypatch, path, study: str, **query):
 
 
 def _datasets(at) -> dict[str, pl.DataFrame]:
-    """The chart's tables by what they hold: points, promotions, cells, best, regions."""
+    """The chart's named tables: points, promotions, cells, regions, best."""
     charts = at.get("vega_lite_chart")
     assert len(charts) == 1
-    found = {}
-    for dataset in charts[0].proto.datasets:
-        frame = pl.from_arrow(pyarrow.ipc.open_stream(io.BytesIO(dataset.data.data)).read_all())
-        kind = ("best" if "best_accuracy" in frame.columns else "promotions" if "from_evaluation" in frame.columns
-                else "cells" if "x0" in frame.columns else "points" if "final" in frame.columns
-                else "regions" if "y0" in frame.columns else None)
-        assert kind and kind not in found, frame.columns
-        found[kind] = frame
+    found = {dataset.name: pl.from_arrow(pyarrow.ipc.open_stream(io.BytesIO(dataset.data.data)).read_all())
+             for dataset in charts[0].proto.datasets}
+    assert set(found) == {"points", "promotions", "cells", "regions", "best"}
     return found
 
 
@@ -117,8 +112,8 @@ def test_every_study_draws_sqls_evaluations_promotions_and_best_so_far(monkeypat
     pairs = _promotion_pairs(warehouse, study)
     budgets = any(r[3] is not None for r in rows)
     assert metrics["Promotions"] == (f"{len(pairs):,}" if budgets else "none")
-    drawn = data.get("promotions", pl.DataFrame(schema={"parameter": pl.String}))
-    aggregated = "cells" in data
+    drawn = data["promotions"]
+    aggregated = not data["cells"].is_empty()
     for name in expected:
         mine = drawn.filter(pl.col("parameter") == name)
         got = {(r["config_id"], r["from_evaluation"], r["to_evaluation"], r["from_budget"], r["to_budget"])
@@ -313,3 +308,33 @@ def test_an_unfinished_study_has_no_top_region_and_says_so(monkeypatch, warehous
     assert any("no top region" in i.value for i in at.info)
     assert next(m.value for m in at.metric if m.label == "Drift toward the top region") == "n/a"
     assert _datasets(at)["best"].is_empty()
+
+
+def test_above_the_point_limit_heat_cells_count_every_evaluation_and_the_top_configurations_are_drawn(
+        monkeypatch, warehouse, tmp_path):
+    """The limit is 5,000 points (100,000 evaluations: a few thousand marks); lowered here so that the demo's BOHB
+    sweep (374 evaluations x 8 panels) crosses it, on a copy of the file (a new path: nothing cached)."""
+    from pipeline.app import history_views
+
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(warehouse, path)
+    monkeypatch.setattr(history_views, "MAX_POINTS", 500)
+    study = "demo-bohb"
+    at = _page(monkeypatch, path, study)
+    data = _datasets(at)
+    rows = _evaluations(path, study)
+    cells, points, drawn = data["cells"], data["points"], data["promotions"]
+    for name in _values(path, study):
+        mine = cells.filter(pl.col("parameter") == name)
+        assert mine["n"].sum() == len(rows), name
+        assert mine.height <= history_views.X_BINS * (history_views.Y_BINS + 1)
+    configs = set(points["config_id"].to_list())
+    assert 0 < len(configs) <= history_views.TOP_CONFIGS
+    # the drawn configurations' evaluations all, and their promotions exactly as SQL pairs them
+    assert points.height == len(_values(path, study)) * sum(r[2] in configs for r in rows)
+    pairs = {p for p in _promotion_pairs(path, study) if p[0] in configs}
+    assert {(r["config_id"], r["from_evaluation"], r["to_evaluation"], r["from_budget"], r["to_budget"])
+            for r in drawn.iter_rows(named=True)} == pairs and pairs
+    marks = sum(frame.height for key, frame in data.items() if key != "regions")
+    caption = next(c.value for c in at.caption if c.value.startswith("Drawn:"))
+    assert f"{len(rows):,} evaluations × 8 hyperparameter panels" in caption and f"{marks:,} marks in all" in caption
