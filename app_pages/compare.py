@@ -80,7 +80,7 @@ def render() -> None:
     for note in compare_views.differences(facts):
         st.warning(note)
     dataset = _dataset(facts)
-    cols = st.columns([5, 5, 2])
+    cols = st.columns([4, 5, 2])
     x = cols[0].radio("x axis", list(compare_views.XS), format_func=compare_views.XS.get, index=1, horizontal=True,
                       key="compare.x", help="Evaluations in the order they finished; the budget (epochs) all of "
                                             "them spent; seconds since the study's first run started, at each "
@@ -89,17 +89,21 @@ def render() -> None:
                          horizontal=True, key="compare.rule",
                          help=" ".join(f"{compare_views.RULES[r].capitalize()}: {t}" for r, t in
                                        compare_views.RULE_HELP.items()))
-    log = cols[2].toggle("log x", value=True, key="compare.log", help="A log scale, as the BOHB paper's plots.")
+    log = cols[2].toggle("log x", value=True, key="compare.log", help="x on a log scale, as the BOHB paper's plots.")
+    error = cols[2].toggle("log error", value=False, key="compare.error",
+                           help="y: the test error (1 − accuracy) on a log scale, as the BOHB paper's plots: the "
+                                "late small gains near 100 % accuracy show.")
     steps = cached_query(path, "compare_steps", {"studies": chosen, "rule": rule, "dataset": dataset})
     unit = compare_views.budget_unit(facts)
-    points, left_out = compare_views.curve(steps, x, log=log)
+    points, left_out = compare_views.curve(steps, x, log=log, error=error)
     for study in [s for s in chosen if s not in set(steps["study"].to_list())]:
         left_out[study] = "no runs" + (f" on {dataset}" if dataset else "")
     if left_out:
         st.warning("Not drawn or cut short: " + "; ".join(f"**{s}** ({why})" for s, why in left_out.items()) + ".")
     current_drawn = current if current in chosen and len(chosen) > 1 else None
     if not points.is_empty():
-        st.altair_chart(compare_chart.best_so_far(points, x=x, rule=rule, log=log, current=current_drawn, unit=unit),
+        st.altair_chart(compare_chart.best_so_far(points, x=x, rule=rule, log=log, error=error,
+                                                  current=current_drawn, unit=unit),
                         width="stretch")
     rules = {"incumbent": "hpbandster's incumbent, the line the BOHB paper plots: among the finished evaluations "
                           "on the largest budget finished so far, the one with the lowest loss (an evaluation on a "

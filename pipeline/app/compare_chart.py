@@ -12,11 +12,12 @@ from pipeline.app.compare_views import x_title, y_title
 X_FORMATS = {"evaluation": ",d", "spent": ",.4~g", "seconds": ",.0f"}
 
 
-def best_so_far(points: pl.DataFrame, *, x: str, rule: str, log: bool = False, current: str | None = None,
-                unit: str = "epochs", height: int = 360) -> alt.LayerChart:
+def best_so_far(points: pl.DataFrame, *, x: str, rule: str, log: bool = False, error: bool = False,
+                current: str | None = None, unit: str = "epochs", height: int = 360) -> alt.LayerChart:
     """One step line per study (the value holds until the next change), a dot where the best changed; the
     current study's line heavier. x: "evaluation", "spent" or "seconds" (compare_views.XS), on a log scale
-    when `log`. Colour names the study (legend "study"), in the order of the studies' names."""
+    when `log`; y: the points' `y` (compare_views.curve), test error on a log scale when `error`, else test
+    accuracy. Colour names the study (legend "study"), in the order of the studies' names."""
     studies = sorted(points["study"].unique().to_list())
     title = x_title(x, unit)
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
@@ -29,11 +30,11 @@ def best_so_far(points: pl.DataFrame, *, x: str, rule: str, log: bool = False, c
                alt.Tooltip("accuracy:Q", title=y_title(rule), format=".4f"),
                alt.Tooltip("budget:Q", title="its budget", format=",.4~g"),
                alt.Tooltip("config_id:N", title="its configuration")]
-    base = alt.Chart(points.select("study", "point", "x", "evaluation", "spent", "seconds", "accuracy", "budget",
-                                   "config_id")).encode(
+    base = alt.Chart(points.select("study", "point", "x", "y", "evaluation", "spent", "seconds", "accuracy",
+                                   "budget", "config_id")).encode(
         x=alt.X("x:Q", title=title + (" (log scale)" if log else ""), scale=scale,
                 axis=alt.Axis(format=X_FORMATS[x])),
-        y=alt.Y("accuracy:Q", title=y_title(rule), scale=alt.Scale(zero=False)),
+        y=alt.Y("y:Q", title=y_title(rule, error), scale=alt.Scale(type="log") if error else alt.Scale(zero=False)),
         color=color,
         tooltip=tooltip,
     )

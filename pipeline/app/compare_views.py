@@ -44,7 +44,10 @@ def x_title(x: str, unit: str = "epochs") -> str:
             "seconds": "seconds since the study's first run started"}[x]
 
 
-def y_title(rule: str) -> str:
+def y_title(rule: str, error: bool = False) -> str:
+    if error:
+        return ("incumbent's test error" if rule == "incumbent" else "test error of the best so far") + \
+            " (1 − accuracy, log scale)"
     return "incumbent's test accuracy" if rule == "incumbent" else "test accuracy of the best so far"
 
 
@@ -84,10 +87,12 @@ def summary(facts: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
             .sort("study"))
 
 
-def curve(steps: pl.DataFrame, x: str, *, log: bool = False) -> tuple[pl.DataFrame, dict[str, str]]:
-    """The points to draw on `x` (XS): a study's change points and its end, with `x` and the best's test
-    accuracy; and, per study left out or cut short, why (no finished evaluation, no test accuracy, no times,
-    x = 0 on a log axis)."""
+def curve(steps: pl.DataFrame, x: str, *, log: bool = False, error: bool = False
+          ) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The points to draw on `x` (XS): a study's change points and its end, with `x`, the best's test accuracy
+    and `y`: that accuracy, or its test error (1 - accuracy) when `error` (drawn on a log scale, as the BOHB
+    paper's plots); and, per study left out or cut short, why (no finished evaluation, no test accuracy, no
+    times, a 0 on a log axis)."""
     left_out: dict[str, str] = {}
     for study in steps["study"].unique(maintain_order=True).to_list():
         rows = steps.filter(pl.col("study") == study)
@@ -97,13 +102,19 @@ def curve(steps: pl.DataFrame, x: str, *, log: bool = False) -> tuple[pl.DataFra
             left_out[study] = "no test accuracy recorded"
         elif x == "seconds" and rows["seconds"].is_null().all():
             left_out[study] = "no run times recorded"
-    points = steps.filter(~pl.col("study").is_in(list(left_out)), pl.col("accuracy").is_not_null(),
-                          pl.col(x).is_not_null())
+    points = (steps.filter(~pl.col("study").is_in(list(left_out)), pl.col("accuracy").is_not_null(),
+                           pl.col(x).is_not_null())
+              .with_columns(x=pl.col(x).cast(pl.Float64),
+                            y=(1 - pl.col("accuracy")) if error else pl.col("accuracy")))
     if log:
-        cut = points.filter(pl.col(x) <= 0)["study"].unique().to_list()
+        cut = points.filter(pl.col("x") <= 0)["study"].unique().to_list()
         left_out.update(dict.fromkeys(cut, f"evaluations at {XS[x]} 0 are not on a log axis"))
-        points = points.filter(pl.col(x) > 0)
-    return points.with_columns(x=pl.col(x).cast(pl.Float64)), left_out
+        points = points.filter(pl.col("x") > 0)
+    if error:
+        cut = points.filter(pl.col("y") <= 0)["study"].unique().to_list()
+        left_out.update(dict.fromkeys(cut, "from its test error 0 on, not on a log axis"))
+        points = points.filter(pl.col("y") > 0)
+    return points, left_out
 
 
 def _space(text: str | None) -> str | None:

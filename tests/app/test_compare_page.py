@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import math
 import shutil
 
@@ -104,6 +105,14 @@ def test_the_demo_sweeps_open_together_and_every_curve_is_the_replay(monkeypatch
     for x in XS:
         for rule in RULES:
             _check_curves(_set(at, x, rule), demo_warehouse, SWEEPS, x, rule)
+    # the test error on a log scale, as the BOHB paper draws it: the same change points, y = 1 - accuracy
+    at.toggle(key="compare.error").set_value(True).run()
+    points = _chart_points(at).filter(pl.col("point") == "change", pl.col("study") == "demo-bohb").sort("evaluation")
+    assert points["y"].to_list() == pytest.approx(
+        [1 - c["accuracy"] for c in replay(demo_warehouse, "demo-bohb", "any")["changes"]])
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["layer"][0]["encoding"]["y"]["title"] == "test error of the best so far (1 − accuracy, log scale)"
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
     # the incumbent drops where a larger budget takes over; the best on any budget never does in loss
     incumbent = replay(demo_warehouse, "demo-bohb", "incumbent")["changes"]
     assert any(b["accuracy"] < a["accuracy"] for a, b in itertools.pairwise(incumbent))
