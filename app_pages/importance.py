@@ -8,7 +8,7 @@ import streamlit as st
 
 from pipeline.analysis import importance
 from pipeline.app import importance_chart, importance_views
-from pipeline.app.selection import SCALE_NAMES, axis_title
+from pipeline.app.selection import SCALE_NAMES
 from pipeline.app.state import computed, current_scale, current_selection, sidebar, study_or_stop
 from pipeline.app.study_frame import TOP, StudyError
 
@@ -111,15 +111,14 @@ def render() -> None:
 
     st.subheader("Where the good values lie")
     names = result.singles["name"].to_list()
-    accuracy = axis_title(scale)
     chosen = st.selectbox("Hyperparameter", names, key="importance.marginal")
-    st.altair_chart(importance_chart.marginal(result, chosen, accuracy), width="content")
+    st.altair_chart(importance_chart.marginal(result, chosen, scale), width="content")
     if result.pairs.height:
         labels = [f"{row['a']} × {row['b']}" for row in result.pairs.iter_rows(named=True)]
         pair = st.selectbox("Pair (strongest interaction first)", range(len(labels)), format_func=labels.__getitem__,
                             key="importance.pair")
         row = result.pairs.row(pair, named=True)
-        st.altair_chart(importance_chart.pair_heatmap(result, row["a"], row["b"], accuracy), width="content")
+        st.altair_chart(importance_chart.pair_heatmap(result, row["a"], row["b"], scale), width="content")
 
     with st.expander("How this is computed"):
         for note in _notes(result):

@@ -51,6 +51,7 @@ class Feature:
     low: float = 0.0  # a number's range, on the analysis scale (log10 of the value where log)
     high: float = 1.0
     log: bool = False  # the value is 10 ** (analysis scale)
+    integer: bool = False  # a number that takes whole values only (PED-ANOVA's grid then has one step per value)
 
     @property
     def categorical(self) -> bool:
@@ -334,10 +335,17 @@ def _parzen(counts: np.ndarray, categorical: bool, prior_weight: float = 1.0) ->
 
 
 def _grid_counts(column: np.ndarray, feature: Feature) -> np.ndarray:
+    """Runs per grid point: a category's options; PED_STEPS points across a number's range, or one per whole
+    value of an integer with fewer (optuna's grid for an IntDistribution)."""
     if feature.categorical:
         return np.bincount(column.astype(int), minlength=len(feature.levels))
-    index = np.clip(np.ceil(column * (PED_STEPS - 1) - 0.5).astype(int), 0, PED_STEPS - 1)
-    return np.bincount(index, minlength=PED_STEPS)
+    steps = PED_STEPS
+    if feature.integer and not feature.log:
+        steps = min(round(feature.high - feature.low) + 1, PED_STEPS)
+    if steps < 2:
+        return np.array([column.size])
+    index = np.clip(np.ceil(column * (steps - 1) - 0.5).astype(int), 0, steps - 1)
+    return np.bincount(index, minlength=steps)
 
 
 def _pearson_divergence(top: np.ndarray, region: np.ndarray, feature: Feature) -> float:

@@ -22,6 +22,7 @@ BAR_WIDTH = 260  # px of each bar column
 ROW = 20  # px per hyperparameter
 MARGINAL_SIZE = (520, 260)
 PAIR_LABELS = 8  # a number's axis in the pair heat map shows about this many labels
+ACCURACY = {"raw": "accuracy", "normalized": "normalized accuracy", "rank": "accuracy rank in dataset"}  # short
 
 
 def _clipped(frame: pl.DataFrame, mean: str, std: str) -> pl.DataFrame:
@@ -56,9 +57,10 @@ def pair_matrix(result: StudyImportance) -> alt.Chart:
     pairs = result.pairs.select("a", "b", "importance", "std")
     cells = pl.concat([pairs, pairs.select(a="b", b="a", importance="importance", std="std")])
     high = max(float(cells["importance"].max() or 0.0), 0.01)
-    axis = alt.Axis(labelLimit=180)
+    axis = alt.Axis(labelLimit=180, labelOverlap=False)
     return alt.Chart(cells).mark_rect().encode(
-        x=alt.X("a:N", sort=order, title=None, axis=alt.Axis(orient="top", labelAngle=-45, labelLimit=180)),
+        x=alt.X("a:N", sort=order, title=None, axis=alt.Axis(orient="top", labelAngle=-90, labelOverlap=False,
+                                                             labelLimit=180)),
         y=alt.Y("b:N", sort=order, title=None, axis=axis),
         color=alt.Color("importance:Q", title="interaction share of variance",
                         scale=alt.Scale(scheme="blues", domain=[0, high]),
@@ -73,12 +75,12 @@ def _feature(result: StudyImportance, name: str):
     return next(f for f in result.fanova.features if f.name == name)
 
 
-def marginal(result: StudyImportance, name: str, accuracy_title: str) -> alt.LayerChart:
+def marginal(result: StudyImportance, name: str, scale: str) -> alt.LayerChart:
     feature = _feature(result, name)
     values, mean, std = result.fanova.marginal(name)
     frame = _clipped(pl.DataFrame({"mean": mean, "std": std}), "mean", "std")
     title = alt.Title(f"Predicted accuracy as {name} varies", subtitle="mean over the trees, band: ±1 std")
-    y = alt.Y("mean:Q", title=f"predicted {accuracy_title}", scale=alt.Scale(zero=False))
+    y = alt.Y("mean:Q", title=f"predicted {ACCURACY[scale]}", scale=alt.Scale(zero=False))
     tooltip = [alt.Tooltip("value:N", title=name), alt.Tooltip("mean:Q", title="predicted", format=".4f"),
                alt.Tooltip("std:Q", title="std over trees", format=".4f")]
     width, height = MARGINAL_SIZE
@@ -111,7 +113,7 @@ def _axis_labels(feature, values: list) -> list[str]:
     return [INACTIVE_LABEL if v is None else (v if feature.categorical else f"{v:.3g}") for v in values]
 
 
-def pair_heatmap(result: StudyImportance, a: str, b: str, accuracy_title: str) -> alt.Chart:
+def pair_heatmap(result: StudyImportance, a: str, b: str, scale: str) -> alt.Chart:
     fa, fb = _feature(result, a), _feature(result, b)
     va, vb, grid = result.fanova.pair_marginal(a, b)
     la, lb = _axis_labels(fa, va), _axis_labels(fb, vb)
@@ -128,7 +130,8 @@ def pair_heatmap(result: StudyImportance, a: str, b: str, accuracy_title: str) -
     return alt.Chart(cells, title=title).mark_rect().encode(
         x=alt.X("a:O", sort=la, title=a, axis=axis(fa, la)),
         y=alt.Y("b:O", sort=lb[::-1], title=b, axis=axis(fb, lb)),
-        color=alt.Color("mean:Q", title=f"predicted {accuracy_title}", scale=alt.Scale(scheme="viridis")),
+        color=alt.Color("mean:Q", title=f"predicted {ACCURACY[scale]}", scale=alt.Scale(scheme="viridis"),
+                        legend=alt.Legend(titleLimit=260)),
         tooltip=[alt.Tooltip("a:O", title=a), alt.Tooltip("b:O", title=b),
                  alt.Tooltip("mean:Q", title="predicted", format=".4f")],
     ).properties(width=MARGINAL_SIZE[0], height=320)

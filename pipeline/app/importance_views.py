@@ -79,7 +79,9 @@ def _feature(name: str, column: pl.Series, spec: dict, log: bool) -> tuple[impor
     log = log and low > 0
     if log:
         low, high = np.log10(low), np.log10(high)
-    return importance.Feature(name, low=float(low), high=float(high), log=log), values
+    said = spec.get("integer") if isinstance(spec, dict) else None
+    integer = bool(said) if said is not None else bool(np.all(seen == np.round(seen)))
+    return importance.Feature(name, low=float(low), high=float(high), log=log, integer=integer), values
 
 
 def _why_constant(column: pl.Series) -> str | None:
@@ -91,9 +93,20 @@ def _why_constant(column: pl.Series) -> str | None:
     return None
 
 
-def study_importance(frame: study_frame.StudyFrame, *, scale: str = "raw", top_quantile: float = 0.1,
-                     selection: Selection | None = None, limit: int = importance.MAX_RUNS) -> StudyImportance:
-    """fANOVA and PED-ANOVA of the accuracy over the frame's finished runs (see the module)."""
+@dataclass(frozen=True)
+class StudyDesign:
+    """The runs as the analysis sees them."""
+    design: importance.Design
+    y: np.ndarray  # accuracy on the scale asked for
+    runs: int  # finished runs of the choice (in the selection, where there is one)
+    left_out: dict[str, str]  # feature -> why it is not analysed
+    logged: tuple[str, ...]  # features on a log10 scale
+
+
+def study_design(frame: study_frame.StudyFrame, *, scale: str = "raw", selection: Selection | None = None,
+                 limit: int = importance.MAX_RUNS) -> StudyDesign:
+    """The frame's finished runs (a uniform sample of `limit` above it) as features and objective (see the
+    module); StudyError where fewer than MIN_RUNS runs or no varying hyperparameter are left."""
     runs = int(study_views.status_counts(frame, selection)["selected"].sum())
     # Without a selection DuckDB samples; a selection's range is filtered first, then sampled here.
     values = study_views.run_values(frame, scale=scale, sample=limit if selection is None and runs > limit else None)
@@ -120,14 +133,20 @@ def study_importance(frame: study_frame.StudyFrame, *, scale: str = "raw", top_q
         columns.append(column)
     if not features:
         raise study_frame.StudyError("no hyperparameter varies in these runs")
-    design = importance.encode(features, columns)
-    y = values["accuracy"].to_numpy()
+    return StudyDesign(importance.encode(features, columns), values["accuracy"].to_numpy(), runs, left_out,
+                       tuple(f.name for f in features if f.log))
+
+
+def study_importance(frame: study_frame.StudyFrame, *, scale: str = "raw", top_quantile: float = 0.1,
+                     selection: Selection | None = None, limit: int = importance.MAX_RUNS) -> StudyImportance:
+    """fANOVA and PED-ANOVA of the accuracy over the frame's finished runs (see the module)."""
+    runs = study_design(frame, scale=scale, selection=selection, limit=limit)
+    design, y = runs.design, runs.y
     result = importance.fanova(design, y, max_runs=None)
     ped = importance.ped_anova(design, y, target_quantile=top_quantile)
     singles = pl.DataFrame(result.single_table(), schema=["name", "importance", "std"], orient="row")
     singles = singles.with_columns(pl.col("name").replace_strict(ped, return_dtype=pl.Float64).alias("ped"))
     pairs = pl.DataFrame(result.pair_table(), schema=["a", "b", "importance", "std"], orient="row")
-    shares = dict(zip([f.name for f in features], design.inactive_shares))
-    return StudyImportance(singles, pairs, result, runs, values.height, left_out,
-                           {name: float(s) for name, s in shares.items() if s > 0},
-                           tuple(f.name for f in features if f.log), top_quantile)
+    shares = dict(zip([f.name for f in design.features], design.inactive_shares))
+    return StudyImportance(singles, pairs, result, runs.runs, len(y), runs.left_out,
+                           {name: float(s) for name, s in shares.items() if s > 0}, runs.logged, top_quantile)

@@ -50,8 +50,8 @@ def test_fanova_singles_equal_optunas_on_the_same_forest():
         assert value == pytest.approx(float(theirs[name]), abs=1e-6), name
 
 
-def test_ped_anova_equals_optunas_with_a_category_and_a_log_scale():
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
+def test_ped_anova_equals_optunas_with_a_category_a_log_scale_and_an_integer():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     from optuna.importance import PedAnovaImportanceEvaluator
 
     rng = np.random.default_rng(2)
@@ -59,16 +59,17 @@ def test_ped_anova_equals_optunas_with_a_category_and_a_log_scale():
     lr = 10 ** rng.uniform(-4, -1, n)
     width = rng.uniform(0, 10, n)
     option = rng.integers(0, 3, n)
-    y = -np.abs(np.log10(lr) + 2.5) + 0.3 * (option == 1) + 0.05 * width + 0.2 * rng.normal(size=n)
-    X = np.column_stack([lr, width, option])
+    layers = rng.integers(3, 6, n)
+    y = -np.abs(np.log10(lr) + 2.5) + 0.3 * (option == 1) + 0.05 * width - 0.1 * layers + 0.2 * rng.normal(size=n)
+    X = np.column_stack([lr, width, option, layers])
     distributions = {"lr": FloatDistribution(1e-4, 1e-1, log=True), "width": FloatDistribution(0.0, 10.0),
-                     "option": CategoricalDistribution(["a", "b", "c"])}
-    values = {"lr": float, "width": float, "option": lambda code: "abc"[int(code)]}
+                     "option": CategoricalDistribution(["a", "b", "c"]), "layers": IntDistribution(3, 5)}
+    values = {"lr": float, "width": float, "option": lambda code: "abc"[int(code)], "layers": int}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = PedAnovaImportanceEvaluator(target_quantile=0.1).evaluate(_study(X, y, distributions, values))
     features = [imp.Feature("lr", low=-4.0, high=-1.0, log=True), imp.Feature("width", low=0.0, high=10.0),
-                imp.Feature("option", levels=("a", "b", "c"))]
+                imp.Feature("option", levels=("a", "b", "c")), imp.Feature("layers", low=3, high=5, integer=True)]
     ours = imp.ped_anova(imp.encode(features, list(X.T)), y, target_quantile=0.1)
     for name in distributions:
         assert ours[name] == pytest.approx(float(theirs[name]), rel=1e-9), name

@@ -89,7 +89,7 @@ def _design_from_sql(path, study: str, budget: float | None):
                 column[k] = num
             low, high = spec["low"], spec["high"]
             feature = importance.Feature(name, low=np.log10(low), high=np.log10(high), log=True) if spec.get("log") \
-                else importance.Feature(name, low=low, high=high)
+                else importance.Feature(name, low=low, high=high, integer=bool(spec.get("integer")))
         seen = column[~np.isnan(column)]
         if len(np.unique(seen)) < 2 and not np.isnan(column).any():
             continue
