@@ -172,3 +172,23 @@ def test_too_few_runs_are_refused_in_words(monkeypatch, warehouse):
     at = _page(monkeypatch, warehouse, IMPORTED, budget="9")
     assert f"{budget_runs} finished run(s) here: importance needs at least 10" in at.warning[0].value
     assert not at.get("vega_lite_chart")
+
+
+@pytest.mark.slow
+def test_the_planted_effects_are_found(planted_warehouse):
+    """pipeline/benchmarks/planted_study.py plants main effects of learning rate, batch norm and conv depth (and a
+    small one of filter size) and one interaction, sigmoid activation with constant initialization; the other
+    hyperparameters do nothing. On the rank scale (per dataset) the dataset's level drops out."""
+    from pipeline.app import importance_views, study_frame
+
+    frame = study_frame.load(planted_warehouse, "planted")
+    result = importance_views.study_importance(frame, scale="rank")
+    assert result.runs == sql(planted_warehouse, "select count(*) from runs where status = 'ok' "
+                                                 "and test_accuracy is not null")[0][0]
+    shares = dict(zip(result.singles["name"], result.singles["importance"]))
+    assert set(result.singles["name"].head(3)) == {"learning rate", "batch norm", "conv depth"}
+    top_pair = result.pairs.row(0, named=True)
+    assert {top_pair["a"], top_pair["b"]} == {"activation", "initialization"}
+    inert = ["batch size", "augmentation", "optimizer", "momentum", "fc depth", "fc width", "conv width", "dataset"]
+    assert all(shares[name] < 0.01 for name in inert if name in shares), {n: shares.get(n) for n in inert}
+    assert shares["conv depth"] > 10 * max(shares[name] for name in inert if name in shares)
