@@ -155,15 +155,15 @@ def _panel_row(panel: Panel, x_scale: dict, color: dict, shape: dict, size: dict
     mark = {"type": "point", "filled": True, "opacity": 0.9}
     if aggregated:
         mark.update(stroke="black", strokeWidth=0.8)
-    layers.append({"data": {"name": "points"}, "transform": only, "mark": mark, "encoding": {
-        "x": x("evaluation"), "y": y("position"),
-        "color": {"condition": {"test": "isValid(datum.score)", **color}, "value": MISSING},
-        "shape": shape, "size": size,
-        "tooltip": [_tip("parameter", "hyperparameter", "nominal"), _tip("value", "value", "nominal"),
-                    _tip("evaluation", "evaluation", fmt=",d"), _tip("config_id", "configuration", "nominal"),
-                    _tip("budget", "budget", fmt=",.4~g"), _tip("step", "evaluation", "nominal"),
-                    _tip("sampling", "sampled", "nominal"), _tip("status", "status", "nominal"),
-                    _tip("accuracy", "test accuracy", fmt=".4f"),
-                    _tip("score", "on the sidebar's scale", fmt=".3f")]}})
+    tooltip = [_tip("parameter", "hyperparameter", "nominal"), _tip("value", "value", "nominal"),
+               _tip("evaluation", "evaluation", fmt=",d"), _tip("config_id", "configuration", "nominal"),
+               _tip("budget", "budget", fmt=",.4~g"), _tip("step", "evaluation kind", "nominal"),
+               _tip("sampling", "sampled", "nominal"), _tip("status", "status", "nominal"),
+               _tip("accuracy", "test accuracy", fmt=".4f"), _tip("score", "on the sidebar's scale", fmt=".3f")]
+    # evaluations without an accuracy in a layer of their own: Vega-Lite drops a mark whose colour field is null
+    for test, colour in (("isValid(datum.score)", color), ("!isValid(datum.score)", {"value": MISSING})):
+        layers.append({"data": {"name": "points"}, "transform": [*only, {"filter": test}], "mark": mark,
+                       "encoding": {"x": x("evaluation"), "y": y("position"), "color": colour, "shape": shape,
+                                    "size": size, "tooltip": tooltip}})
     return {"title": _title(panel.name + (" (log scale)" if panel.log else "")), "layer": layers,
             "width": WIDTH, "height": _panel_height(panel)}
