@@ -45,6 +45,7 @@ PAGES = {
     "Parameter combinations": ("Parameter combinations", "chart", "chart"),
     "Trellis": ("Trellis", "chart", "chart"),
     "Sweep": ("Sweep", None, "chart"),  # an ensemble has no brackets: the page says so in words
+    "Exploration history": ("Exploration history", "chart", "chart"),
     "Correlations": ("Correlations", "chart", "chart"),
     "Embedding": ("Embedding", "chart", "chart"),
     "Runs table": ("Runs table", "dataframe", "dataframe"),
