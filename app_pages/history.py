@@ -14,6 +14,11 @@ from pipeline.app.selection import SCALE_HELP, SCALE_NAMES
 from pipeline.app.state import computed, current_budget, current_scale, current_selection, sidebar, study_or_stop
 
 
+def _points(drift: float) -> str:
+    """A drift in percentage points, signed, one decimal; a drift that rounds to zero is +0.0, not -0.0."""
+    return f"{round(drift * 100, 1) + 0.0:+.1f}"
+
+
 def _drawn(h: history_views.History) -> str:
     """What the chart draws, in words, with n."""
     panels = f"{len(h.panels)} hyperparameter panels"
@@ -49,7 +54,7 @@ def _movement(h: history_views.History) -> None:
                     "sampled no new configuration.")
     else:
         st.markdown(
-            f"**Drift toward the final top region: {m.drift * 100:+.1f} points.** Of the hyperparameter values of "
+            f"**Drift toward the final top region: {_points(m.drift)} points.** Of the hyperparameter values of "
             f"the configurations newly sampled in the first quarter of the evaluations, {first['values_inside']:.0%} "
             f"lay inside the final top region (n = {first['new']:,} configurations); in the last quarter "
             f"{last['values_inside']:.0%} (n = {last['new']:,}). A search that samples at random keeps the share "
@@ -107,7 +112,7 @@ def render() -> None:
                    help="A configuration evaluated again on a larger budget: each consecutive pair of its "
                         "evaluations in order of budget.")
     drift = h.movement.drift
-    cols[3].metric("Drift toward the top region", "n/a" if drift is None else f"{drift * 100:+.1f} pts",
+    cols[3].metric("Drift toward the top region", "n/a" if drift is None else f"{_points(drift)} pts",
                    help="Share of new configurations' values inside the final top region, last quarter minus "
                         "first quarter of the evaluations (see below).")
     if not h.budgets:
