@@ -25,6 +25,7 @@ from pipeline.app.history_views import History, Panel
 from pipeline.app.sweep_views import SAMPLING_NAMES
 
 WIDTH = 560  # px of each panel: with the axis labels and the legends it fits the main column at 1280 px
+LABEL_WIDTH = 96  # px of every row's y-axis labels: the same in every row, so the plot areas line up on x
 BEST_HEIGHT = 110
 NUMBER_HEIGHT = 120
 BAND_HEIGHT = 26  # px per option of a banded panel
@@ -102,8 +103,8 @@ def _best_row(h: History, x_scale: dict) -> dict:
         "encoding": {
             "x": {"field": "evaluation", "type": "quantitative", "scale": x_scale, "title": None,
                   "axis": {"format": ",d", "labels": False, "ticks": False}},
-            "y": {"field": "best_accuracy", "type": "quantitative", "title": "test accuracy",
-                  "scale": {"zero": False}},
+            "y": {"field": "best_accuracy", "type": "quantitative", "title": None, "scale": {"zero": False},
+                  "axis": {"minExtent": LABEL_WIDTH, "maxExtent": LABEL_WIDTH}},
             "tooltip": [_tip("evaluation", "evaluation", fmt=",d"),
                         _tip("best_accuracy", "best test accuracy so far", fmt=".4f")]}}
 
@@ -113,7 +114,8 @@ def _panel_row(panel: Panel, x_scale: dict, color: dict, shape: dict, size: dict
     only = [{"filter": {"field": "parameter", "equal": panel.name}}]
     y_scale = {"domain": list(panel.domain), "nice": False, "zero": False}
     y_axis = {"values": [position for position, _ in panel.ticks], "labelExpr": _label_expr(panel),
-              "grid": not panel.banded, "title": None, "labelLimit": 110}
+              "grid": not panel.banded, "title": None, "labelLimit": LABEL_WIDTH - 8, "minExtent": LABEL_WIDTH,
+              "maxExtent": LABEL_WIDTH}
     x_axis = {"format": ",d", "labels": last, "ticks": True,
               "title": "evaluation (in order of start time)" if last else None}
 
