@@ -98,12 +98,12 @@ def _compared(name: str, path, unit: str) -> None:
             "found after", format="%d", help=f"{unit} the sweep had spent when its final incumbent became the "
                                              "incumbent."),
     })
-    points, _ = compare_views.curve(steps, "spent")
-    st.altair_chart(compare_chart.best_so_far(points, x="spent", rule="incumbent", current=name, unit=unit,
-                                              height=260), width="stretch")
+    points, _ = compare_views.curve(steps, "spent", log=True)
+    st.altair_chart(compare_chart.best_so_far(points, x="spent", rule="incumbent", log=True, current=name,
+                                              unit=unit, height=260), width="stretch")
     st.caption(f"One step line per sweep: the incumbent's test accuracy after each evaluation, against the {unit} "
-               "every evaluation so far had spent; a dot where it changed (a larger budget takes over even when it "
-               "is worse, so a line can drop); this sweep's line is the heavier one.")
+               "every evaluation so far had spent (log scale); a dot where it changed (a larger budget takes over even "
+               "when it is worse, so a line can drop); this sweep's line is the heavier one.")
 
 
 def _schedule(name: str, kind: str, settings: dict, runs: pl.DataFrame, path, unit: str) -> None:
