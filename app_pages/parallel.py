@@ -71,21 +71,24 @@ def _write_url(filters) -> None:
         del st.query_params[URL_KEY]
 
 
-def _brush(found, filters, study: str) -> None:
-    """Apply the chart's brush, if there is a new one, to the filters; the next chart starts without it."""
+def _brush(found, filters, study: str):
+    """The filters with the chart's brush applied, if there is a new one; the chart drawn next has a new key,
+    so it starts without the brush (its filter shows in the lines instead)."""
     brushes = st.session_state.get(BRUSHES_KEY, 0)
     event = st.session_state.get(chart_key(brushes))
     box = ((event or {}).get("selection") or {}).get(parallel_chart.BRUSH) or {}
-    if "axis" in box and "y" in box:
-        try:
-            x0, x1 = (float(v) for v in box["axis"])
-            y0, y1 = (float(v) for v in box["y"])
-        except (TypeError, ValueError):
-            return
-        if all(math.isfinite(v) for v in (x0, x1, y0, y1)):
-            _set_filters(study, parallel_views.brushed(found, (x0, x1), (y0, y1), filters))
-            st.session_state[BRUSHES_KEY] = brushes + 1
-            st.rerun()
+    if "axis" not in box or "y" not in box:
+        return filters
+    try:
+        x0, x1 = (float(v) for v in box["axis"])
+        y0, y1 = (float(v) for v in box["y"])
+    except (TypeError, ValueError):
+        return filters
+    if not all(math.isfinite(v) for v in (x0, x1, y0, y1)):
+        return filters
+    _set_filters(study, parallel_views.brushed(found, (x0, x1), (y0, y1), filters))
+    st.session_state[BRUSHES_KEY] = brushes + 1
+    return st.session_state[FILTERS_KEY]["filters"]
 
 
 def _axis_control(axis, filters, study: str) -> None:
@@ -153,7 +156,7 @@ def render() -> None:
             st.caption(f"Axes in the search space's order: {why_not}.")
     found = parallel_views.axes(frame, order)
     filters = _filters(frame, found)
-    _brush(found, filters, study)
+    filters = _brush(found, filters, study)
     _write_url(filters)
     result = computed(path, frame, parallel_views.parallel, order=order, scale=scale, share=percent / 100,
                       filters=filters)

@@ -20,9 +20,11 @@ BRUSH = "brush"
 HEIGHT = 430
 TOP_WIDTH = 2.2  # px, a top line
 OTHER_WIDTH = 0.8
-NAME_Y = 1.07  # where an axis's name sits (above its top)
-Y_DOMAIN = [parallel_views.INACTIVE - 0.06, 1.12]
+NAME_Y = (1.05, 1.13)  # where an axis's name sits above its top: every other one higher, so long names fit
+Y_DOMAIN = [parallel_views.INACTIVE - 0.06, 1.17]
+PLOT_WIDTH = 1000  # px the chart is about wide in the main column at 1280 px: what a name may take
 COLOR = {"scheme": "viridis", "domain": [0, 1], "reverse": True}  # the best runs dark, the worst light
+HIGHLIGHT = "#d62728"  # the top runs' lines over the bands: one colour that no band has
 
 
 def _long_lines(lines: pl.DataFrame, count: int) -> pl.DataFrame:
@@ -44,7 +46,7 @@ def spec(result: parallel_views.Parallel) -> dict:
         "axis": list(range(count)), "name": [a.name for a in found],
         "y": [parallel_views.INACTIVE - parallel_views.INACTIVE_HALF if a.inactive is not None else 0.0
               for a in found],
-        "y2": [1.0] * count, "name_y": [NAME_Y] * count})
+        "y2": [1.0] * count, "name_y": [NAME_Y[k % 2] for k in range(count)]})
     ticks = pl.DataFrame([(k, y, label) for k, axis in enumerate(found) for y, label in axis.ticks()],
                          schema={"axis": pl.Int64, "y": pl.Float64, "label": pl.String}, orient="row")
     lines = _long_lines(result.lines, count)
@@ -53,27 +55,33 @@ def spec(result: parallel_views.Parallel) -> dict:
     y = {"field": "y", "type": "quantitative", "axis": None,
          "scale": {"domain": Y_DOMAIN, "nice": False, "zero": False}}
     color = {"field": "accuracy", "type": "quantitative", "title": accuracy_title, "scale": COLOR,
-             "legend": {"orient": "bottom", "direction": "horizontal", "gradientLength": 260, "titleLimit": 420}}
+             "legend": {"type": "gradient", "orient": "bottom", "direction": "horizontal", "gradientLength": 260,
+                        "titleLimit": 520}}
     layers = []
     if not result.bands.is_empty():
         layers.append({
             "data": {"name": "bands"}, "mark": {"type": "area", "interpolate": "linear"},
             "encoding": {"x": x, "y": y, "y2": {"field": "y2"}, "detail": {"field": "band"},
-                         "color": {**color, "title": f"mean {accuracy_title}"},
+                         "color": color,
                          "opacity": {"field": "share", "type": "quantitative", "legend": None,
-                                     "scale": {"domain": [0, 1], "range": [0.03, 0.75]}},
+                                     "scale": {"domain": [0, 1], "range": [0.03, 0.6]}},
                          "tooltip": [{"field": "runs", "type": "quantitative", "title": "runs", "format": ","},
                                      {"field": "accuracy", "type": "quantitative", "title": "mean accuracy",
                                       "format": ".3f"}]}})
     tooltip = [{"field": "run_id", "type": "nominal", "title": "run"},
                {"field": "accuracy", "type": "quantitative", "title": "accuracy", "format": ".3f"}]
+    tops = int(result.lines["top"].sum()) if not result.lines.is_empty() else 0
     for top in (False, True):
+        # many top lines at full strength would hide each other and the bands: fainter and thinner the more
+        width = TOP_WIDTH if tops <= 100 else 1.2
+        opacity = min(0.9, max(0.1, 0.9 * (50 / max(tops, 1)) ** 0.6))
         layers.append({
             "data": {"name": "lines"}, "transform": [{"filter": f"{'' if top else '!'}datum.top"}],
-            "mark": {"type": "line", "strokeWidth": TOP_WIDTH if top else OTHER_WIDTH,
-                     "opacity": 0.9 if top else 0.3},
+            "mark": {"type": "line", "strokeWidth": width if top else OTHER_WIDTH,
+                     "opacity": opacity if top else 0.3},
             "encoding": {"x": x, "y": y, "detail": {"field": "run_id"}, "order": {"field": "axis"},
-                         "color": color, "tooltip": tooltip}})
+                         # over bands (the colour scale is theirs) the top runs are one highlight colour
+                         "color": {"value": HIGHLIGHT} if result.lines_top_only else color, "tooltip": tooltip}})
     layers.append({
         "data": {"name": "axes"}, "mark": {"type": "rule", "color": "#444", "strokeWidth": 1.2},
         "params": [{"name": BRUSH, "select": {"type": "interval", "encodings": ["x", "y"]}}],
@@ -85,8 +93,8 @@ def spec(result: parallel_views.Parallel) -> dict:
                      **({"stroke": "white", "strokeWidth": 3, "strokeOpacity": 0.85} if halo else {})},
             "encoding": {"x": x, "y": y, "text": {"field": "label"}}})
     layers.append({
-        "data": {"name": "axes"}, "mark": {"type": "text", "fontSize": 11, "fontWeight": "bold", "angle": 0,
-                                           "baseline": "bottom", "limit": 110},
+        "data": {"name": "axes"}, "mark": {"type": "text", "fontSize": 11, "fontWeight": "bold", "baseline": "bottom",
+                                           "limit": max(60, 2 * PLOT_WIDTH // max(count, 1) - 8)},
         "encoding": {"x": x, "y": {**y, "field": "name_y"}, "text": {"field": "name"}}})
     bands = result.bands
     if not bands.is_empty():
@@ -113,4 +121,4 @@ def drawn(result: parallel_views.Parallel) -> str:
             if result.bands_left_out else "")
     return (f"Bands: all {result.kept:,} runs that pass the filters, binned {result.bins} per number axis (an "
             f"option is a bin of its own), drawn between adjacent axes with opacity by count and colour by mean "
-            f"accuracy; lines: {best}.{left}")
+            f"accuracy; red lines: {best}.{left}")

@@ -68,9 +68,9 @@ def _texts(page: Page) -> list[dict]:
 
 
 def _axis_names(texts: list[dict], names: set[str]) -> list[dict]:
-    """The axes' names (bold texts above the axes), left to right."""
+    """The axes' names (texts above the axes, every other one a line higher), left to right."""
     top = min(t["y"] for t in texts if t["text"] in names)
-    return sorted((t for t in texts if t["text"] in names and abs(t["y"] - top) < 4), key=lambda t: t["x"])
+    return sorted((t for t in texts if t["text"] in names and t["y"] - top < 30), key=lambda t: t["x"])
 
 
 def test_axes_are_drawn_in_the_importance_order(page, url, demo_warehouse):
