@@ -33,10 +33,11 @@ from pipeline.benchmarks.page_warehouses import ROOT, WARM_UP, Warehouse
 from pipeline.warehouse import store
 
 PAGES = ("overview", "distribution", "combinations", "trellis", "sweep", "history", "compare", "importance",
-         "correlations", "embedding", "runs", "sql")
+         "parallel", "correlations", "embedding", "runs", "sql")
 # Pages whose first render after a change fits a model, once per study version: their budget is for the renders
 # after it (the new-selection and rerun columns); the fit has a benchmark of its own.
-FITS = {"importance": "python -m pipeline.benchmarks.importance"}
+FITS = {"importance": "python -m pipeline.benchmarks.importance",
+        "parallel": "python -m pipeline.benchmarks.parallel_page"}  # its axis order is the importance ranking
 
 
 def budget_ms(warehouse: Warehouse) -> float:
