@@ -6,7 +6,7 @@ studies of networks (pipeline/benchmarks/planted_study.py: 14 hyperparameters, p
 For each size: the page opened once (the study loaded, the importance computed: reported, not judged), then
 `--repeats` times each, with Streamlit's AppTest in this process: a rerun with nothing changed (a click
 elsewhere), a new filter (a range on a number axis, different each time, as a brush or the per-axis form sets
-it), a brush as the browser returns it (applied, then the page runs again: two script runs) and a new top k %.
+it), a brush as the browser returns it (applied in the same script run) and a new top k %.
 Medians against the 1 s budget; AppTest's own overhead is included. The marks the chart carries are counted
 too (bands and lines: the browser's load). Figures: BENCHMARKS.md.
 """
@@ -66,7 +66,7 @@ def time_page(path: Path, repeats: int, warm_up: Path) -> dict[str, list[float]]
     times = {"first open (load + importance)": [_render(at, switch=True)]}
     print("  " + _marks(at))
     axis = next(a for a in parallel_views.axes(study_frame.load(path, STUDY)) if a.kind == "number")
-    steps = {"rerun": [], "new filter": [], "brush (two runs)": [], "new top k %": []}
+    steps = {"rerun": [], "new filter": [], "brush": [], "new top k %": []}
     for repeat in range(repeats):
         steps["rerun"].append(_render(at))
         lo = axis.value(0.1 + 0.02 * repeat)
@@ -78,7 +78,7 @@ def time_page(path: Path, repeats: int, warm_up: Path) -> dict[str, list[float]]
             brushes = 0
         at.session_state[f"parallel.chart_{brushes}"] = {"selection": {"brush": {  # the first axis, its top part
             "axis": [-0.2, 0.2], "y": [0.3 + 0.01 * repeat, 1.0]}}}
-        steps["brush (two runs)"].append(_render(at))
+        steps["brush"].append(_render(at))
         at.number_input(key="parallel.top_percent").set_value(2.0 + repeat)
         steps["new top k %"].append(_render(at))
     print("  after the filters: " + _marks(at))
