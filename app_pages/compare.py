@@ -81,7 +81,9 @@ def render() -> None:
         st.warning(note)
     dataset = _dataset(facts)
     cols = st.columns([4, 5, 2])
-    x = cols[0].radio("x axis", list(compare_views.XS), format_func=compare_views.XS.get, index=1, horizontal=True,
+    xs = list(compare_views.XS)
+    x = cols[0].radio("x axis", xs, format_func=compare_views.XS.get, index=xs.index(compare_views.default_x(facts)),
+                      horizontal=True,
                       key="compare.x", help="Evaluations in the order they finished; the budget (epochs) all of "
                                             "them spent; seconds since the study's first run started, at each "
                                             "evaluation's finish.")

@@ -51,6 +51,12 @@ def y_title(rule: str, error: bool = False) -> str:
     return "incumbent's test accuracy" if rule == "incumbent" else "test accuracy of the best so far"
 
 
+def default_x(facts: pl.DataFrame) -> str:
+    """Budget spent where a chosen study records budgets or epochs, else evaluations (an imported table of
+    networks may record neither)."""
+    return "spent" if (facts["spent"].fill_null(0) > 0).any() else "evaluation"
+
+
 def default_studies(studies: list[str], current: str | None, peers: list[str]) -> list[str]:
     """What the page opens on: the current study's peers (the sweeps of its problem, itself included) when it
     has some, else the current study alone."""
@@ -102,6 +108,8 @@ def curve(steps: pl.DataFrame, x: str, *, log: bool = False, error: bool = False
             left_out[study] = "no test accuracy recorded"
         elif x == "seconds" and rows["seconds"].is_null().all():
             left_out[study] = "no run times recorded"
+        elif x == "spent" and not (rows["spent"].max() or 0) > 0:
+            left_out[study] = "no budget or epochs recorded"
     points = (steps.filter(~pl.col("study").is_in(list(left_out)), pl.col("accuracy").is_not_null(),
                            pl.col(x).is_not_null())
               .with_columns(x=pl.col(x).cast(pl.Float64),

@@ -224,3 +224,21 @@ def test_another_sidebar_study_opens_on_its_own_peers(monkeypatch, demo_warehous
     assert at.multiselect(key="compare.studies").value == ["demo-bohb", "demo-ensemble"]
     at.sidebar.selectbox(key="app.study_picker").set_value("demo-ensemble").run()
     assert at.multiselect(key="compare.studies").value == ["demo-ensemble"]
+
+
+def test_an_imported_table_without_budgets_or_times_opens_on_evaluations(monkeypatch, tmp_path):
+    """A table of networks (pipeline.importers table) records no budget, epochs or times: the page opens on
+    evaluations, and budget spent or wall time say why nothing is drawn."""
+    from pipeline.benchmarks.planted_study import write_planted_warehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    write_planted_warehouse(200, path, study="networks")
+    at = _page(monkeypatch, path, "networks")
+    assert at.radio(key="compare.x").value == "evaluation"
+    dataset = at.selectbox(key="compare.dataset").options[1]  # the first dataset
+    at.selectbox(key="compare.dataset").set_value(dataset).run()
+    _check_curves(at, path, ["networks"], "evaluation", "incumbent", dataset=dataset)
+    for x, why in (("spent", "no budget or epochs recorded"), ("seconds", "no run times recorded")):
+        _set(at, x, "incumbent", log=True)
+        assert f"**networks** ({why})" in " ".join(w.value for w in at.warning)
+        assert not at.get("vega_lite_chart")
