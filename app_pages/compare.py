@@ -37,6 +37,8 @@ def _dataset(facts: pl.DataFrame) -> str | None:
     datasets = sorted({d for names in facts["datasets"].to_list() for d in names})
     if len(datasets) < 2:
         return None
+    if st.session_state.get("compare.dataset") not in (EVERY_DATASET, *datasets):  # chosen for other studies
+        st.session_state.pop("compare.dataset", None)
     choice = st.selectbox("Dataset", [EVERY_DATASET, *datasets], key="compare.dataset",
                           help="Count only the runs on one dataset: evaluations, budget and best so far over those.")
     return None if choice == EVERY_DATASET else choice

@@ -66,7 +66,8 @@ def default_studies(studies: list[str], current: str | None, peers: list[str]) -
     return chosen[:MAX_STUDIES]
 
 
-def optimizer_names(facts: pl.DataFrame) -> pl.Expr:
+def optimizer_names() -> pl.Expr:
+    """The optimizer as a person names it (sweep_views.OPTIMIZERS), else as the study's settings or kind say."""
     return pl.col("optimizer").replace_strict(OPTIMIZERS, default=pl.col("optimizer"))
 
 
@@ -83,7 +84,7 @@ def summary(facts: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
                .agg(pl.all().sort_by("evaluation").last())
                .select("study", pl.col("evaluation").alias("at_evaluation"), pl.col("spent").alias("at_spent"),
                        pl.col("seconds").alias("at_seconds")))
-    return (facts.select("study", optimizer_names(facts), "model_based", "sampled")
+    return (facts.select("study", optimizer_names(), "model_based", "sampled")
             .join(ends, on="study", how="left").join(reached, on="study", how="left")
             .with_columns(pl.col("evaluations").fill_null(0),
                           pl.when(pl.col("sampled") > 0).then(pl.col("model_based") / pl.col("sampled"))

@@ -162,6 +162,14 @@ def test_the_ensemble_alone_warns_of_its_datasets_and_compares_one(monkeypatch, 
     (epochs,) = sql(demo_warehouse, "select sum(epochs) from runs r join studies s using (study_id) "
                                     "where s.name = 'demo-ensemble' and dataset = 'digits'")[0]
     assert _table(at)[0]["spent"] == epochs
+    # beside a sweep of digits: both over their digits runs, and the different spaces are said
+    at.multiselect(key="compare.studies").set_value(["demo-ensemble", "demo-bohb"]).run()
+    assert at.selectbox(key="compare.dataset").value == "digits"
+    assert any("different search spaces" in w.value for w in at.warning)
+    _check_curves(_set(at, "spent", "incumbent"), demo_warehouse, ["demo-bohb", "demo-ensemble"], "spent",
+                  "incumbent", dataset="digits")
+    at.selectbox(key="compare.dataset").set_value("shapes").run()  # the sweep has no runs there
+    assert "**demo-bohb** (no runs on shapes)" in " ".join(w.value for w in at.warning)
 
 
 def test_an_imported_log_is_compared_by_its_logged_loss(monkeypatch, with_log):
