@@ -57,6 +57,10 @@ def _notes(result: importance_views.StudyImportance) -> list[str]:
                      "the share of runs in which it is inactive (" + ", ".join(
                          f"{name} {share:.0%}" for name, share in result.conditional.items()) + "); the rest of "
                      "the range weighs the remainder. For PED-ANOVA only the runs where it is active count.")
+    features, paired = len(result.fanova.features), len(result.fanova.paired)
+    if paired < features:
+        notes.append(f"Pairs among the {paired} most important of the {features} hyperparameters only: a pair costs "
+                     "as much as all singles together.")
     if result.left_out:
         notes.append("Left out, as they do not vary here: " + "; ".join(
             f"**{name}** ({why})" for name, why in result.left_out.items()) + ".")

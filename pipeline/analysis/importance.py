@@ -27,6 +27,7 @@ larger y is better for PED-ANOVA (accuracy, not loss).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ MIN_SAMPLES_LEAF = 3  # runs per leaf at least: no leaf fits a single noisy run,
 # +-0.003 (python -m pipeline.benchmarks.importance measures the sample's effect at 1,000,000 runs).
 MAX_RUNS = 20_000
 GRID = 48  # points a number's marginal curve is evaluated at
+MAX_PAIR_FEATURES = 20  # pairs among at most this many features, the most important singles (190 pairs)
 MIN_OOB_RUNS = 20  # fewer runs leave some without an out-of-bag prediction: no R^2 then
 PED_STEPS = 50  # PED-ANOVA's grid over a number's range (optuna's n_steps)
 
@@ -203,7 +205,8 @@ class Fanova:
     """fANOVA of one fitted forest: importances (mean and std over trees) and marginals on request."""
     features: tuple[Feature, ...]
     singles: np.ndarray  # features x 2: mean and std over trees of V_i / V
-    pairs: np.ndarray  # features x features x 2: the same for the pure interaction V_ij / V (i < j filled, symmetric)
+    pairs: np.ndarray  # features x features x 2: the same for the pure interaction V_ij / V (symmetric)
+    paired: tuple[int, ...]  # the features whose pairs were decomposed (pairs of the others are 0, not computed)
     inactive: np.ndarray  # per feature, the share of the fitted runs where it is inactive
     fit: float  # the forest's out-of-bag R^2: how much of the objective's variance the model predicts at all
     runs: int  # runs the forest was fitted on
@@ -216,10 +219,10 @@ class Fanova:
         return [(self.features[i].name, float(self.singles[i, 0]), float(self.singles[i, 1])) for i in order]
 
     def pair_table(self) -> list[tuple[str, str, float, float]]:
-        """(name a, name b, importance, std) of every pair, a before b in feature order, most important first."""
-        d = len(self.features)
+        """(name a, name b, importance, std) of every pair decomposed, a before b in feature order, most important
+        first."""
         rows = [(self.features[i].name, self.features[j].name, float(self.pairs[i, j, 0]), float(self.pairs[i, j, 1]))
-                for i in range(d) for j in range(i + 1, d)]
+                for i, j in itertools.combinations(sorted(self.paired), 2)]
         return sorted(rows, key=lambda row: -row[2])
 
     def _points(self, i: int) -> tuple[np.ndarray, list]:
@@ -254,10 +257,11 @@ class Fanova:
 
 
 def fanova(design: Design, y: np.ndarray, *, n_trees: int = N_TREES, min_samples_leaf: int = MIN_SAMPLES_LEAF,
-           max_depth: int | None = None, max_runs: int | None = MAX_RUNS, pairs: bool = True, seed: int = 0,
-           n_jobs: int | None = -1) -> Fanova:
+           max_depth: int | None = None, max_runs: int | None = MAX_RUNS,
+           pair_features: int | None = MAX_PAIR_FEATURES, seed: int = 0, n_jobs: int | None = -1) -> Fanova:
     """fANOVA of y over the design's features (see the module). With more than `max_runs` runs the forest is
-    fitted on a uniform sample of that many (seeded)."""
+    fitted on a uniform sample of that many (seeded). Pairs are decomposed among the `pair_features` features
+    with the largest single shares (None: all; 0: no pairs): a pair costs as much as all singles together."""
     X, y = design.X, np.asarray(y, dtype=float)
     d = len(design.features)
     if len(X) != len(y):
@@ -274,25 +278,22 @@ def fanova(design: Design, y: np.ndarray, *, n_trees: int = N_TREES, min_samples
     fit = float(forest.oob_score_) if len(y) >= MIN_OOB_RUNS else math.nan
     trees = [_tree_cells(e.tree_, design.features, shares) for e in forest.estimators_]
     varied = [t for t in trees if t.variance > 0]
-    single = np.zeros((len(varied), d))
+    single = np.array([[tree.weights[i] @ (tree.marginal(i) - tree.mean) ** 2 / tree.variance for i in range(d)]
+                       for tree in varied]).reshape(len(varied), d)
+    count = d if pair_features is None else min(pair_features, d)
+    paired = tuple(sorted(np.argsort(-single.mean(axis=0), kind="stable")[:count].tolist())) if varied else ()
     pair = np.zeros((len(varied), d, d))
     for k, tree in enumerate(varied):
-        for i in range(d):
-            single[k, i] = tree.weights[i] @ (tree.marginal(i) - tree.mean) ** 2
-        if pairs:
-            for i in range(d):
-                for j in range(i + 1, d):
-                    if not (len(tree.thresholds[i]) and len(tree.thresholds[j])):
-                        continue  # a tree that never splits on one of them has no interaction of the two
-                    joint = tree.weights[i] @ (tree.pair_marginal(i, j) - tree.mean) ** 2 @ tree.weights[j]
-                    pair[k, i, j] = pair[k, j, i] = joint - single[k, i] - single[k, j]
-        single[k] /= tree.variance
-        pair[k] /= tree.variance
+        for i, j in itertools.combinations(paired, 2):
+            if not (len(tree.thresholds[i]) and len(tree.thresholds[j])):
+                continue  # a tree that never splits on one of them has no interaction of the two
+            joint = tree.weights[i] @ (tree.pair_marginal(i, j) - tree.mean) ** 2 @ tree.weights[j] / tree.variance
+            pair[k, i, j] = pair[k, j, i] = joint - single[k, i] - single[k, j]
     pair = np.clip(pair, 0.0, None)  # rounding can leave -1e-17 where a pair has no interaction
     if not varied:
         single, pair = np.zeros((1, d)), np.zeros((1, d, d))
     return Fanova(design.features, np.stack([single.mean(0), single.std(0)], axis=-1),
-                  np.stack([pair.mean(0), pair.std(0)], axis=-1), shares, fit, len(y), total, varied or trees)
+                  np.stack([pair.mean(0), pair.std(0)], axis=-1), paired, shares, fit, len(y), total, varied or trees)
 
 
 # ------------------------------------------------------------------------------------------------ PED-ANOVA

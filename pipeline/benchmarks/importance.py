@@ -58,10 +58,10 @@ def _sampling_effect(design: importance.Design, y: np.ndarray) -> None:
     sample = importance.MAX_RUNS
     if len(y) <= sample:
         return
-    fits = {f"{sample:,} seed {seed}": importance.fanova(design, y, max_runs=sample, seed=seed, pairs=False)
+    fits = {f"{sample:,} seed {seed}": importance.fanova(design, y, max_runs=sample, seed=seed, pair_features=0)
             for seed in (0, 1)}
     larger = min(4 * sample, len(y))
-    fits[f"{larger:,} seed 0"] = importance.fanova(design, y, max_runs=larger, seed=0, pairs=False)
+    fits[f"{larger:,} seed 0"] = importance.fanova(design, y, max_runs=larger, seed=0, pair_features=0)
     (a, first), (b, second), (c, big) = fits.items()
     print(f"  sample effect: max |share difference| {a} vs {b}: "
           f"{np.abs(first.singles[:, 0] - second.singles[:, 0]).max():.4f}; "
@@ -93,7 +93,7 @@ def _optuna_comparison(design: importance.Design, y: np.ndarray, runs: int) -> N
         warnings.simplefilter("ignore")
         theirs, _ = _timed(lambda: FanovaImportanceEvaluator(seed=0).evaluate(study), 1)
     same, _ = _timed(lambda: importance.fanova(sub, y, n_trees=64, max_depth=64, min_samples_leaf=1, seed=0,
-                                               pairs=False), 1)
+                                               pair_features=0), 1)
     ours, _ = _timed(lambda: importance.fanova(sub, y, seed=0), 1)
     print(f"  optuna {optuna.__version__} fANOVA, {runs:,} runs x {len(features)} (singles only): {theirs:.2f} s; "
           f"ours with its forest settings: {same:.2f} s ({theirs / same:.0f}x); ours with our defaults, singles "
@@ -117,7 +117,7 @@ def _one(runs: int, repeats: int, optuna_runs: int, folder: Path) -> None:
     design, y = runs_read.design, runs_read.y
     fitted = importance.fanova(design, y)
     algorithm, _ = _timed(lambda: importance.fanova(design, y), repeats)
-    fit, _ = _timed(lambda: importance.fanova(design, y, pairs=False, n_trees=importance.N_TREES), repeats)
+    fit, _ = _timed(lambda: importance.fanova(design, y, pair_features=0, n_trees=importance.N_TREES), repeats)
     print(f"  fanova alone on {fitted.runs:,} runs x {len(design.features)}: median {algorithm:.2f} s "
           f"(without pairs {fit:.2f} s)")
     _sampling_effect(design, y)

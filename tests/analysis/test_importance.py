@@ -45,7 +45,7 @@ def test_fanova_singles_equal_optunas_on_the_same_forest():
 
     design = imp.encode([imp.Feature(name, low=0.0, high=float(high)) for name, high in zip(names, highs)],
                         list(X.T))
-    ours = imp.fanova(design, y, n_trees=64, max_depth=64, min_samples_leaf=1, seed=0, pairs=False)
+    ours = imp.fanova(design, y, n_trees=64, max_depth=64, min_samples_leaf=1, seed=0, pair_features=0)
     for name, value, _ in ours.single_table():
         assert value == pytest.approx(float(theirs[name]), abs=1e-6), name
 
@@ -143,7 +143,7 @@ def test_fanova_equals_a_brute_force_integral_of_each_tree_with_categories_and_i
     y = a + 0.5 * (option == 1) + np.nan_to_num(child, nan=0.3) ** 2 + 0.1 * rng.normal(size=n)
     features = [imp.Feature("a"), imp.Feature("option", levels=("p", "q", "r")), imp.Feature("child")]
     design = imp.encode(features, [a, option, child])
-    result = imp.fanova(design, y, n_trees=4, max_depth=5, min_samples_leaf=5, pairs=False, seed=1)
+    result = imp.fanova(design, y, n_trees=4, max_depth=5, min_samples_leaf=5, pair_features=0, seed=1)
     forest = RandomForestRegressor(n_estimators=4, max_depth=5, min_samples_leaf=5, oob_score=True,
                                    random_state=1).fit(design.X, y)
     shares = design.inactive_shares
@@ -155,7 +155,7 @@ def test_fanova_equals_a_brute_force_integral_of_each_tree_with_categories_and_i
 
 def test_marginals_are_the_grid_means_and_name_inactive_as_none():
     design, y = _known_function(1500)
-    result = imp.fanova(design, y, seed=0, pairs=True)
+    result = imp.fanova(design, y, seed=0)
     values, mean, std = result.marginal("a")
     assert len(values) == imp.GRID and values[0] == 0.0 and values[-1] == 1.0
     assert mean[-1] - mean[0] > 1.5  # 2 a dominates: the curve rises by about 2
@@ -179,7 +179,7 @@ def test_a_log_feature_reports_its_own_values():
 
 def test_more_runs_than_the_limit_are_sampled_and_say_so():
     design, y = _known_function(3000)
-    result = imp.fanova(design, y, max_runs=1000, seed=0, pairs=False)
+    result = imp.fanova(design, y, max_runs=1000, seed=0, pair_features=0)
     assert (result.runs, result.total) == (1000, 3000)
     assert {result.single_table()[0][0], result.single_table()[1][0]} == {"a", "b"}
 
@@ -196,5 +196,18 @@ def test_bad_input_is_refused_in_words(rows, values, message):
 
 def test_a_constant_objective_has_no_importance():
     design, _ = _known_function(200)
-    result = imp.fanova(design, np.ones(200), pairs=True)
+    result = imp.fanova(design, np.ones(200))
     assert np.all(result.singles == 0) and np.all(result.pairs == 0)
+
+
+def test_pairs_are_decomposed_among_the_most_important_features_only():
+    """A pair costs as much as all singles: with many features only the pairs of the strongest few."""
+    design, y = _known_function(1000)
+    every = imp.fanova(design, y, seed=0)
+    few = imp.fanova(design, y, seed=0, pair_features=3)
+    strongest = {name for name, _, _ in every.single_table()[:3]}
+    assert {few.features[i].name for i in few.paired} == strongest
+    assert len(few.pair_table()) == 3 and len(every.pair_table()) == 15
+    for a, b, value, _ in few.pair_table():  # the same forest: the same numbers for the pairs it has
+        assert value == pytest.approx(next(v for x, z, v, _ in every.pair_table() if (x, z) == (a, b)))
+    assert imp.fanova(design, y, seed=0, pair_features=0).pair_table() == []

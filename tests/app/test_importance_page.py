@@ -192,3 +192,42 @@ def test_the_planted_effects_are_found(planted_warehouse):
     inert = ["batch size", "augmentation", "optimizer", "momentum", "fc depth", "fc width", "conv width", "dataset"]
     assert all(shares[name] < 0.01 for name in inert if name in shares), {n: shares.get(n) for n in inert}
     assert shares["conv depth"] > 10 * max(shares[name] for name in inert if name in shares)
+
+
+HOSTILE = ["lr'; drop table runs; --", "a.b[0]", "'quoted'", "datum.x", "<b>bold</b>", "ünïcode λ"]
+
+
+@pytest.fixture(scope="module")
+def wide_warehouse(tmp_path_factory):
+    """An imported table of 400 networks with 40 number hyperparameters, six of them named to break code that
+    builds identifiers or expressions from names, and an accuracy that only two of them move."""
+    from pipeline import importers
+
+    folder = tmp_path_factory.mktemp("importance-wide")
+    rng = np.random.default_rng(7)
+    names = HOSTILE + [f"h{i:02d}" for i in range(40 - len(HOSTILE))]
+    table = pl.DataFrame({name: rng.uniform(0, 1, 400) for name in names})
+    accuracy = 0.5 + 0.3 * table[HOSTILE[0]] - 0.2 * table[HOSTILE[1]] + rng.normal(0, 0.02, 400)
+    table = table.with_columns(pl.Series("test accuracy", np.round(np.clip(accuracy, 0, 1), 4)))
+    table.write_parquet(folder / "wide.parquet")
+    path = folder / "warehouse.duckdb"
+    importers.main(["table", str(folder / "wide.parquet"), "--study", "wide", "--warehouse", str(path)])
+    return path
+
+
+def test_forty_hyperparameters_with_hostile_names(monkeypatch, wide_warehouse):
+    """Every name is drawn as it is, the two that matter come first, pairs are limited to the 20 strongest and
+    the page says so, and the warehouse file and its neighbours are byte-identical afterwards."""
+    from tests.conftest import sha256
+
+    before = {p.name: sha256(p) for p in wide_warehouse.parent.iterdir() if p.is_file()}
+    at = _page(monkeypatch, wide_warehouse, "wide")
+    drawn = _singles(at)
+    assert set(drawn["name"]) >= set(HOSTILE) and drawn.height == 40
+    assert set(drawn["name"].head(2)) == set(HOSTILE[:2])
+    notes = " ".join(m.value for m in at.markdown)
+    assert "Pairs among the 20 most important of the 40 hyperparameters only" in notes
+    for name in HOSTILE[2:]:
+        at.selectbox(key="importance.marginal").set_value(name).run()
+        assert not at.exception, name
+    assert {p.name: sha256(p) for p in wide_warehouse.parent.iterdir() if p.is_file()} == before
