@@ -200,9 +200,24 @@ def _tree_cells(tree, features: tuple[Feature, ...], inactive_shares: np.ndarray
     return _TreeCells(thresholds, weights, start, stop, value, share, mean, variance)
 
 
+def _points(feature: Feature, inactive_share: float) -> tuple[np.ndarray, list]:
+    """Encoded points a marginal is evaluated at, and their labels: the options of a category, GRID points across
+    a number's range (its own values); the inactive level (label None) first where the feature has one."""
+    if feature.categorical:
+        points, labels = np.arange(len(feature.levels), dtype=float), list(feature.levels)
+    else:
+        points = np.linspace(0.0, 1.0, GRID)
+        labels = [float(v) for v in feature.values(points)]
+    if inactive_share > 0:
+        points, labels = np.concatenate([[INACTIVE], points]), [None, *labels]
+    return points, labels
+
+
 @dataclass(frozen=True)
 class Fanova:
-    """fANOVA of one fitted forest: importances (mean and std over trees) and marginals on request."""
+    """fANOVA of one fitted forest: importances (mean and std over trees) and the marginals evaluated on each
+    feature's points (see _points), averaged over the trees. The trees themselves are not kept: a result is
+    cached per study version, and 32 trees of 20,000 runs pickle to 40 MB."""
     features: tuple[Feature, ...]
     singles: np.ndarray  # features x 2: mean and std over trees of V_i / V
     pairs: np.ndarray  # features x features x 2: the same for the pure interaction V_ij / V (symmetric)
@@ -211,7 +226,8 @@ class Fanova:
     fit: float  # the forest's out-of-bag R^2: how much of the objective's variance the model predicts at all
     runs: int  # runs the forest was fitted on
     total: int  # runs given (more than `runs` when sampled)
-    trees: list[_TreeCells] = field(repr=False)
+    curves: tuple[tuple[np.ndarray, np.ndarray], ...] = field(repr=False)  # per feature: mean, std over trees
+    grids: dict[tuple[int, int], np.ndarray] = field(repr=False)  # per decomposed pair i < j: mean over trees
 
     def single_table(self) -> list[tuple[str, float, float]]:
         """(name, importance, std), most important first."""
@@ -225,35 +241,21 @@ class Fanova:
                 for i, j in itertools.combinations(sorted(self.paired), 2)]
         return sorted(rows, key=lambda row: -row[2])
 
-    def _points(self, i: int) -> tuple[np.ndarray, list]:
-        """Encoded points a marginal is evaluated at, and their labels: the options of a category, GRID points
-        across a number's range; the inactive level first where the feature has one."""
-        feature = self.features[i]
-        if feature.categorical:
-            points, labels = np.arange(len(feature.levels), dtype=float), list(feature.levels)
-        else:
-            points = np.linspace(0.0, 1.0, GRID)
-            labels = [float(v) for v in feature.values(points)]
-        if self.inactive[i] > 0:
-            points, labels = np.concatenate([[INACTIVE], points]), [None, *labels]
-        return points, labels
+    def _index(self, name: str) -> int:
+        return [f.name for f in self.features].index(name)
 
     def marginal(self, name: str) -> tuple[list, np.ndarray, np.ndarray]:
         """A feature's marginal predicted objective: (values, mean over trees, std over trees); the value None
         stands for "inactive"."""
-        i = [f.name for f in self.features].index(name)
-        points, labels = self._points(i)
-        curves = np.array([tree.marginal(i)[tree.cell_of(i, points)] for tree in self.trees])
-        return labels, curves.mean(axis=0), curves.std(axis=0)
+        i = self._index(name)
+        return _points(self.features[i], self.inactive[i])[1], *self.curves[i]
 
     def pair_marginal(self, a: str, b: str) -> tuple[list, list, np.ndarray]:
         """Two features' joint marginal predicted objective: (values of a, values of b, mean over trees as an
-        a x b grid)."""
-        names = [f.name for f in self.features]
-        i, j = names.index(a), names.index(b)
-        (pi, li), (pj, lj) = self._points(i), self._points(j)
-        grids = [tree.pair_marginal(i, j)[np.ix_(tree.cell_of(i, pi), tree.cell_of(j, pj))] for tree in self.trees]
-        return li, lj, np.mean(grids, axis=0)
+        a x b grid). Only for a decomposed pair (pair_table's)."""
+        i, j = self._index(a), self._index(b)
+        grid = self.grids[(i, j)] if i < j else self.grids[(j, i)].T
+        return _points(self.features[i], self.inactive[i])[1], _points(self.features[j], self.inactive[j])[1], grid
 
 
 def fanova(design: Design, y: np.ndarray, *, n_trees: int = N_TREES, min_samples_leaf: int = MIN_SAMPLES_LEAF,
@@ -277,23 +279,32 @@ def fanova(design: Design, y: np.ndarray, *, n_trees: int = N_TREES, min_samples
                                    oob_score=len(y) >= MIN_OOB_RUNS, random_state=seed, n_jobs=n_jobs).fit(X, y)
     fit = float(forest.oob_score_) if len(y) >= MIN_OOB_RUNS else math.nan
     trees = [_tree_cells(e.tree_, design.features, shares) for e in forest.estimators_]
-    varied = [t for t in trees if t.variance > 0]
-    single = np.array([[tree.weights[i] @ (tree.marginal(i) - tree.mean) ** 2 / tree.variance for i in range(d)]
-                       for tree in varied]).reshape(len(varied), d)
+    varied = [t for t in trees if t.variance > 0] or trees[:1]  # a constant forest: its one tree's flat marginals
+    points = [_points(feature, share)[0] for feature, share in zip(design.features, shares)]
+    # per tree and feature: the marginal on each cell, and the cell of each point the page evaluates it at
+    marginals = [[tree.marginal(i) for i in range(d)] for tree in varied]
+    cells = [[tree.cell_of(i, points[i]) for i in range(d)] for tree in varied]
+    single = np.array([[tree.weights[i] @ (m[i] - tree.mean) ** 2 / max(tree.variance, 1e-300) for i in range(d)]
+                       for tree, m in zip(varied, marginals)]).reshape(len(varied), d)
+    curves = [[m[i][c[i]] for i in range(d)] for m, c in zip(marginals, cells)]  # trees x features: arrays
     count = d if pair_features is None else min(pair_features, d)
-    paired = tuple(sorted(np.argsort(-single.mean(axis=0), kind="stable")[:count].tolist())) if varied else ()
+    paired = tuple(sorted(np.argsort(-single.mean(axis=0), kind="stable")[:count].tolist()))
     pair = np.zeros((len(varied), d, d))
+    grids = {(i, j): np.zeros((points[i].size, points[j].size)) for i, j in itertools.combinations(paired, 2)}
     for k, tree in enumerate(varied):
         for i, j in itertools.combinations(paired, 2):
-            if not (len(tree.thresholds[i]) and len(tree.thresholds[j])):
-                continue  # a tree that never splits on one of them has no interaction of the two
-            joint = tree.weights[i] @ (tree.pair_marginal(i, j) - tree.mean) ** 2 @ tree.weights[j] / tree.variance
-            pair[k, i, j] = pair[k, j, i] = joint - single[k, i] - single[k, j]
+            joint = tree.pair_marginal(i, j)
+            grids[(i, j)] += joint[np.ix_(cells[k][i], cells[k][j])] / len(varied)
+            if tree.variance > 0 and len(tree.thresholds[i]) and len(tree.thresholds[j]):
+                joint_variance = tree.weights[i] @ (joint - tree.mean) ** 2 @ tree.weights[j] / tree.variance
+                pair[k, i, j] = pair[k, j, i] = joint_variance - single[k, i] - single[k, j]
+            # (a tree that never splits on one of the two has no interaction of them: 0)
     pair = np.clip(pair, 0.0, None)  # rounding can leave -1e-17 where a pair has no interaction
-    if not varied:
-        single, pair = np.zeros((1, d)), np.zeros((1, d, d))
+    per_feature = tuple((np.mean([c[i] for c in curves], axis=0), np.std([c[i] for c in curves], axis=0))
+                        for i in range(d))
     return Fanova(design.features, np.stack([single.mean(0), single.std(0)], axis=-1),
-                  np.stack([pair.mean(0), pair.std(0)], axis=-1), paired, shares, fit, len(y), total, varied or trees)
+                  np.stack([pair.mean(0), pair.std(0)], axis=-1), paired, shares, fit, len(y), total, per_feature,
+                  grids)
 
 
 # ------------------------------------------------------------------------------------------------ PED-ANOVA
