@@ -115,8 +115,9 @@ def _axis_control(axis, filters, study: str) -> None:
                                        current[-1] == INACTIVE_LABEL, key=f"parallel.inactive_{axis.name}")
             spec = (lo, hi, *((INACTIVE_LABEL,) if inactive else ()))
         cols = st.columns(2)
-        apply = cols[0].form_submit_button("Apply")
-        remove = cols[1].form_submit_button("Remove this filter", disabled=current is None)
+        apply = cols[0].form_submit_button("Apply", key=f"parallel.apply_{axis.name}")
+        remove = cols[1].form_submit_button("Remove this filter", disabled=current is None,
+                                            key=f"parallel.remove_{axis.name}")
     if apply:
         try:
             _set_filters(study, {**dict(filters), axis.name: parallel_views.checked_filter(axis, spec)})
