@@ -54,11 +54,15 @@ def _movement(h: history_views.History) -> None:
                     "sampled no new configuration.")
     else:
         st.markdown(
-            f"**Drift toward the final top region: {_points(m.drift)} points.** Of the hyperparameter values of "
+            f"**Drift toward the final top region: {_points(m.drift)} points**"
+            + (f" (95 % interval {_points(m.drift_interval[0])} to {_points(m.drift_interval[1])})"
+               if m.drift_interval else "") + ". Of the hyperparameter values of "
             f"the configurations newly sampled in the first quarter of the evaluations, {first['values_inside']:.0%} "
             f"lay inside the final top region (n = {first['new']:,} configurations); in the last quarter "
             f"{last['values_inside']:.0%} (n = {last['new']:,}). A search that samples at random keeps the share "
-            "(drift near 0, up to chance); one that learns where the good configurations are raises it.")
+            "(drift near 0, up to chance); one that learns where the good configurations are raises it. "
+            + ("An interval that spans 0 means this sweep's drift is within chance." if m.drift_interval
+               and m.drift_interval[0] <= 0 <= m.drift_interval[1] else ""))
     st.caption(
         f"Final top region: the best {exploration.TOP_SHARE:.0%} ({m.top_configs:,} of {m.finished_on_top:,}) of "
         f"the finished evaluations{budget} by test accuracy; per hyperparameter the range of their values (a "

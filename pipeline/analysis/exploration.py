@@ -22,6 +22,9 @@ Definitions (`movement(evaluations, numeric=..., categorical=...)`):
   (drift near 0, up to chance); one that learns where the good region is (BOHB's model) samples more of its
   values there later, so its drift is positive. The top set is part of the sample, so every search has a few
   configurations inside by construction; the drift compares quarters, which that does not favour.
+- Its 95 % interval: drift +- 1.96 sqrt(s1^2 / n1 + s4^2 / n4), s the standard deviation (ddof 1) of the
+  values-inside shares of the first and last quarter's n new configurations (a normal approximation for a
+  difference of two means; clipped to -1..1; none with fewer than two configurations in either quarter).
 
 No Streamlit here: numbers over a polars frame (pipeline/app/history_views.py builds it from the warehouse).
 """
@@ -47,6 +50,7 @@ class Movement:
     finished_on_top: int  # finished evaluations on that budget, the top set's pool
     region: dict[str, str]  # hyperparameter -> its top region in words
     drift: float | None  # values_inside of the last quarter minus the first; None where either has no new config
+    drift_interval: tuple[float, float] | None  # its 95 % interval (see the module)
     top_evaluations: tuple[int, ...] = ()  # the evaluation numbers of the final top set
 
 
@@ -63,7 +67,7 @@ def movement(evaluations: pl.DataFrame, *, numeric: list[str], categorical: list
                                  "values_inside": pl.Float64})
     top_budget = _top_budget(evaluations)
     if top.is_empty() or n == 0:
-        return Movement(empty, top_budget, 0, 0, {}, None)
+        return Movement(empty, top_budget, 0, 0, {}, None, None)
     new = evaluations.sort("evaluation").unique("config_id", keep="first", maintain_order=True)
     checks = [_inside(name, top, name in numeric) for name in names]
     new = new.with_columns(
@@ -71,7 +75,7 @@ def movement(evaluations: pl.DataFrame, *, numeric: list[str], categorical: list
         values_inside=pl.mean_horizontal(checks) if checks else pl.lit(1.0),
         inside=pl.all_horizontal(checks) if checks else pl.lit(True))
     per_quarter = (new.group_by("quarter").agg(
-        pl.len().cast(pl.Int64).alias("new"),
+        pl.len().cast(pl.Int64).alias("new"), pl.col("values_inside").std(ddof=1).alias("spread"),
         (pl.col("sampled_as") == MODEL_BASED).sum().cast(pl.Int64).alias("model_based"),
         pl.col("inside").sum().cast(pl.Int64).alias("inside"),
         pl.col("values_inside").mean().alias("values_inside")))
@@ -83,10 +87,21 @@ def movement(evaluations: pl.DataFrame, *, numeric: list[str], categorical: list
              .select(empty.columns))
     first, last = table["values_inside"][0], table["values_inside"][-1]
     drift = None if first is None or last is None else float(last - first)
+    interval = _interval(drift, per_quarter, quarters)
     finished_on_top = _finished(evaluations).filter(_on_budget(top_budget)).height
     region = {name: _region_text(top[name], name in numeric) for name in names}
-    return Movement(table, top_budget, top.height, finished_on_top, region, drift,
+    return Movement(table, top_budget, top.height, finished_on_top, region, drift, interval,
                     tuple(top["evaluation"].to_list()))
+
+
+def _interval(drift: float | None, per_quarter: pl.DataFrame, quarters: int) -> tuple[float, float] | None:
+    """The drift's 95 % interval from the first and last quarters' spreads (see the module)."""
+    rows = {row["quarter"]: row for row in per_quarter.iter_rows(named=True)}
+    ends = [rows.get(1), rows.get(quarters)]
+    if drift is None or any(row is None or row["new"] < 2 or row["spread"] is None for row in ends):
+        return None
+    half = 1.96 * math.sqrt(sum(row["spread"] ** 2 / row["new"] for row in ends))
+    return max(-1.0, drift - half), min(1.0, drift + half)
 
 
 def _finished(evaluations: pl.DataFrame) -> pl.DataFrame:

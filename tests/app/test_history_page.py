@@ -222,7 +222,11 @@ def _drift_by_hand(path, study: str) -> dict:
     table = {q: {"new": len(v), "values_inside": float(np.mean([s for s, _, _ in v])) if v else None,
                  "inside": sum(a for _, a, _ in v), "model_based": sum(m for _, _, m in v)}
              for q, v in quarters.items()}
-    return {"quarters": table, "drift": table[4]["values_inside"] - table[1]["values_inside"], "top": len(top)}
+    drift = table[4]["values_inside"] - table[1]["values_inside"]
+    # normal approximation for a difference of two means, ddof 1, clipped to -1..1
+    half = 1.96 * math.sqrt(sum(np.var([s for s, _, _ in quarters[q]], ddof=1) / len(quarters[q]) for q in (1, 4)))
+    return {"quarters": table, "drift": drift, "top": len(top),
+            "interval": (max(-1.0, drift - half), min(1.0, drift + half))}
 
 
 def test_the_drift_toward_the_top_region_is_sqls_and_tells_the_three_sweeps_apart(monkeypatch, warehouse):
@@ -239,6 +243,8 @@ def test_the_drift_toward_the_top_region_is_sqls_and_tells_the_three_sweeps_apar
             assert row["model-based picks"] == want["model_based"]
             assert row["configurations inside"] == want["inside"]
             assert row["values inside"] == pytest.approx(want["values_inside"])
+        low, high = (round(v * 100, 1) + 0.0 for v in expected["interval"])
+        assert any(f"(95 % interval {low:+.1f} to {high:+.1f})" in m.value for m in at.markdown), study
         caption = next(c.value for c in at.caption if c.value.startswith("Final top region"))
         assert f"({expected['top']:,} of" in caption
         drifts[study] = expected["drift"]
