@@ -165,7 +165,10 @@ def render() -> None:
         st.warning(f"Study '{study}' has no finished network with an accuracy at this budget choice: nothing to "
                    "draw.")
         return
-    if len(found) < 2:
+    if result.runs == 1:
+        st.warning(f"Study '{study}' has one finished network at this budget choice: its line is drawn, but there "
+                   "is nothing to compare it with.")
+    elif len(found) < 2:
         st.warning(f"No hyperparameter of study '{study}' varies across its runs: there is only the accuracy axis.")
     share = f"{percent:g} %"
     st.markdown(f"**{result.kept:,} of {result.runs:,} runs** pass the filters · top {share} per dataset: "

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 
+import duckdb
 import polars as pl
 import pyarrow.ipc
 import pytest
@@ -278,3 +280,45 @@ def test_a_large_study_draws_bands_of_every_run_and_only_the_top_as_lines(monkey
     assert lines["top"].all() and lines["run_id"].n_unique() <= parallel_views.LINE_LIMIT
     caption = " ".join(c.value for c in at.caption)
     assert f"Bands: all {total:,} runs" in caption and "binned" in caption
+
+
+@pytest.fixture(scope="module")
+def thin_warehouse(demo_warehouse, tmp_path_factory):
+    """The demo with its random search cut to one run and every Hyperband run failed."""
+    path = tmp_path_factory.mktemp("parallel-thin") / "warehouse.duckdb"
+    shutil.copy(demo_warehouse, path)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("""delete from runs
+                       where study_id = (select study_id from studies where name = 'demo-random-search')
+                       and run_id > (select min(run_id) from runs join studies using (study_id)
+                                     where name = 'demo-random-search' and status = 'ok')""")
+        con.execute("""update runs set status = 'failed', test_accuracy = null
+                       where study_id = (select study_id from studies where name = 'demo-hyperband')""")
+    finally:
+        con.close()
+    return path
+
+
+def test_a_study_with_one_finished_run_draws_it_and_says_so(monkeypatch, thin_warehouse):
+    at = _page(monkeypatch, thin_warehouse, "demo-random-search")
+    assert _counts(at) == (1, 1) == (_finished(thin_warehouse, "demo-random-search"),) * 2
+    assert any("one finished network" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert _data(_chart(at), "lines")["run_id"].n_unique() == 1
+
+
+def test_a_study_without_a_finished_run_says_so(monkeypatch, thin_warehouse):
+    at = _page(monkeypatch, thin_warehouse, "demo-hyperband")
+    assert any("no finished network" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.get("vega_lite_chart")
+
+
+def test_a_filter_on_the_budget_is_set_aside_at_one_budget(monkeypatch, warehouse):
+    study = "demo-bohb"
+    at = _page(monkeypatch, warehouse, study, json.dumps({"budget": [27, 81]}))
+    assert _counts(at)[0] == _finished(warehouse, study, "budget between 27 and 81") > 0
+    at.sidebar.selectbox(key="app.budget_picker").set_value(9.0).run()
+    assert not at.exception
+    assert any("No axis budget" in i.value for i in at.info), [i.value for i in at.info]
+    assert _counts(at)[0] == sql(warehouse, """select count(*) from runs r join studies s using (study_id)
+        where s.name = ? and budget = 9 and status = 'ok' and test_accuracy is not null""", [study])[0][0]
