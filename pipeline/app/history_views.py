@@ -25,6 +25,7 @@ configurations' evaluations and promotions are drawn as marks: at 100,000 evalua
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,12 +321,17 @@ def _best_so_far(runs: pl.DataFrame, *, thin: bool) -> pl.DataFrame:
 
 
 def _movement(runs: pl.DataFrame, params: list[StudyParam]) -> exploration.Movement:
+    """exploration.movement over the runs; the hyperparameters go in under columns of their own (v<i>: a name
+    such as `status` or `budget` would collide with the run columns) and the region comes back by name."""
     numeric = [p for p in params if p.binned]
     categorical = [p for p in params if not p.binned]
     frame = runs.select(
         "evaluation", pl.col("key").alias("config_id"), "budget", "status", "accuracy", "sampled_as",
-        *[pl.col(p.value).alias(p.name) for p in numeric],
+        *[pl.col(p.value).alias(f"v{p.index}") for p in numeric],
         *[(pl.col("b0_text") if p.index == 0 else
            pl.col(p.code).cast(pl.Int64).replace_strict(list(range(len(p.labels))), list(p.labels), default=None))
-          .alias(p.name) for p in categorical])
-    return exploration.movement(frame, numeric=[p.name for p in numeric], categorical=[p.name for p in categorical])
+          .alias(f"v{p.index}") for p in categorical])
+    movement = exploration.movement(frame, numeric=[f"v{p.index}" for p in numeric],
+                                    categorical=[f"v{p.index}" for p in categorical])
+    names = {f"v{p.index}": p.name for p in params}
+    return dataclasses.replace(movement, region={names[column]: text for column, text in movement.region.items()})

@@ -344,3 +344,23 @@ def test_above_the_point_limit_heat_cells_count_every_evaluation_and_the_top_con
     marks = sum(frame.height for key, frame in data.items() if key != "regions")
     caption = next(c.value for c in at.caption if c.value.startswith("Drawn:"))
     assert f"{len(rows):,} evaluations × 8 hyperparameter panels" in caption and f"{marks:,} marks in all" in caption
+
+
+def test_hyperparameters_named_like_run_columns_get_their_panels(monkeypatch, warehouse, tmp_path):
+    """Names are data: a hyperparameter called `status` or `budget` is a panel like any other."""
+    study = "demo-hyperband"
+    (study_id,) = sql(warehouse, "select study_id from studies where name = ?", [study])[0]
+    path = _edited_copy(warehouse, tmp_path, [
+        ("update hyperparameters set name = 'status' where name = 'lr_scheduler' and run_id in "
+         "(select run_id from runs where study_id = ?)", [study_id]),
+        ("update hyperparameters set name = 'budget' where name = 'hidden_size' and run_id in "
+         "(select run_id from runs where study_id = ?)", [study_id]),
+        (f"alter table wide.study_{int(study_id)} rename column lr_scheduler to status", []),
+        (f"alter table wide.study_{int(study_id)} rename column hidden_size to budget", [])])
+    at = _page(monkeypatch, path, study)
+    titles = _panel_titles(at)
+    assert {"status", "budget"} <= set(titles)
+    points = _datasets(at)["points"]
+    assert set(points.filter(pl.col("parameter") == "status")["value"].to_list()) == {"off", "on"}
+    caption = next(c.value for c in at.caption if c.value.startswith("Final top region"))
+    assert "status: " in caption and "budget: " in caption
