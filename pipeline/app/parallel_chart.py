@@ -37,6 +37,27 @@ def _long_lines(lines: pl.DataFrame, count: int) -> pl.DataFrame:
             .with_columns(pl.col("axis").str.slice(1).cast(pl.Int64)))
 
 
+def _kept(result: parallel_views.Parallel) -> pl.DataFrame:
+    """What each filter keeps, as boxes on its axis: axis, y, y2 (a range, an option's band, the inactive mark)."""
+    index = {axis.name: k for k, axis in enumerate(result.axes)}
+    boxes = []
+    for name, spec in result.filters:
+        k = index[name]
+        axis = result.axes[k]
+        if axis.kind == "options":
+            for label, (center, half) in zip(axis.labels, axis.bands()):
+                if label in spec:
+                    boxes.append((k, center - half, center + half))
+        elif spec[0] != parallel_views.INACTIVE_LABEL:
+            y, y2 = (min(max(axis.position(v), 0.0), 1.0) for v in spec[:2])
+            boxes.append((k, y, max(y2, y + 0.004)))
+        if spec[-1] == parallel_views.INACTIVE_LABEL:
+            boxes.append((k, parallel_views.INACTIVE - parallel_views.INACTIVE_HALF,
+                          parallel_views.INACTIVE + parallel_views.INACTIVE_HALF))
+    return pl.DataFrame(boxes, schema={"axis": pl.Int64, "y": pl.Float64, "y2": pl.Float64}, orient="row").with_columns(
+        x=pl.col("axis") - 0.07, x2=pl.col("axis") + 0.07)
+
+
 def spec(result: parallel_views.Parallel) -> dict:
     """The chart (with its data) for st.vega_lite_chart(..., on_select="rerun", selection_mode=BRUSH)."""
     found = result.axes
@@ -82,6 +103,9 @@ def spec(result: parallel_views.Parallel) -> dict:
             "encoding": {"x": x, "y": y, "detail": {"field": "run_id"}, "order": {"field": "axis"},
                          # over bands (the colour scale is theirs) the top runs are one highlight colour
                          "color": {"value": HIGHLIGHT} if result.lines_top_only else color, "tooltip": tooltip}})
+    layers.append({  # what the filters keep, on their axes
+        "data": {"name": "kept"}, "mark": {"type": "rect", "color": "#1f77b4", "opacity": 0.22},
+        "encoding": {"x": {**x, "field": "x"}, "x2": {"field": "x2"}, "y": y, "y2": {"field": "y2"}}})
     layers.append({
         "data": {"name": "axes"}, "mark": {"type": "rule", "color": "#444", "strokeWidth": 1.2},
         "params": [{"name": BRUSH, "select": {"type": "interval", "encodings": ["x", "y"]}}],
@@ -102,7 +126,7 @@ def spec(result: parallel_views.Parallel) -> dict:
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
         "height": HEIGHT, "layer": layers,
-        "datasets": {"bands": bands, "lines": lines, "axes": axes, "ticks": ticks},
+        "datasets": {"bands": bands, "lines": lines, "axes": axes, "ticks": ticks, "kept": _kept(result)},
     }
 
 

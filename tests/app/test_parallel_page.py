@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 
 import duckdb
@@ -138,8 +139,18 @@ def test_a_link_with_a_filter_opens_filtered_and_counts_match_sql(monkeypatch, w
     assert not at.warning
     assert json.loads(at.query_params["filter"]) == {"learning_rate": [0.001, 0.01],
                                                      "optimizer": ["adam", "rmsprop"]}
-    lines = _data(_chart(at), "lines")
+    chart = _chart(at)
+    lines = _data(chart, "lines")
     assert lines["run_id"].n_unique() == expected
+    # the kept range is drawn on the learning rate's log axis: its ends where log10 puts them between the
+    # smallest and largest learning rate of the study
+    low, high = sql(warehouse, """select min(value_num), max(value_num) from hyperparameters h join runs r
+        using (run_id) join studies s using (study_id) where s.name = ? and h.name = 'learning_rate'""", [study])[0]
+    axes = list(_data(chart, "axes")["name"])
+    box = _data(chart, "kept").filter(pl.col("axis") == axes.index("learning_rate")).row(0, named=True)
+    place = [(math.log10(v) - math.log10(low)) / (math.log10(high) - math.log10(low)) for v in (0.001, 0.01)]
+    assert (box["y"], box["y2"]) == (pytest.approx(place[0]), pytest.approx(place[1]))
+    assert _data(chart, "kept").filter(pl.col("axis") == axes.index("optimizer")).height == 2  # two options kept
     table = at.dataframe[0].value
     assert set(table["optimizer"]) <= {"adam", "rmsprop"}
     assert table["learning_rate"].between(0.001, 0.01).all()
