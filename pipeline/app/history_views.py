@@ -26,6 +26,7 @@ configurations' evaluations and promotions are drawn as marks: at 100,000 evalua
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ X_BINS = 40  # slices of the evaluation order in the aggregated view
 Y_BINS = 12  # slices of a binned hyperparameter's values in the aggregated view
 TOP_CONFIGS = 25  # configurations drawn as marks over the heat cells (best final evaluation on the scale)
 JITTER = 0.5  # band widths an option's points spread over
+FEW_VALUES = 5  # an imported log's number with more distinct values than this is drawn on a number axis
 INACTIVE_AT = -0.15  # position of the inactive row below a number's 0..1
 GOLDEN = (math.sqrt(5) - 1) / 2
 
@@ -120,9 +122,13 @@ def history(frame: StudyFrame, *, warehouse: str, scale: str = "rank") -> Histor
         runs = runs.with_columns(origin=pl.col("origin").fill_null("random"))
     runs = runs.with_columns(jitter=((pl.col("first") * GOLDEN) % 1.0 - 0.5) * JITTER)
     logged = correlation_chart.log_scaled(frame)
+    ranged = _ranged(frame, params)
+    runs = runs.with_columns(  # a number shown as options by the study (few values) but drawn on a number axis
+        pl.col(p.code).cast(pl.Int64).replace_strict(list(range(len(p.options))), list(p.options), default=None,
+                                                     return_dtype=pl.Float64).alias(f"n{p.index}") for p in ranged)
     panels, positions = [], []
     for p in params:
-        panel, position, value = _positions(p, runs, p.name in logged)
+        panel, position, value = _positions(p, runs, p.name in logged, ranged)
         panels.append(panel)
         positions.append((p.name, position, value))
     pairs = _promotion_pairs(by_budget)
@@ -140,7 +146,7 @@ def history(frame: StudyFrame, *, warehouse: str, scale: str = "rank") -> Histor
         promotions.append(drawn.join(table.select(pl.col("evaluation").alias("from_evaluation"), "position"),
                                      on="from_evaluation").with_columns(parameter=pl.lit(name)))
     best = _best_so_far(runs, thin=aggregated)
-    movement = _movement(runs, params)
+    movement = _movement(runs, params, ranged)
     top_runs = runs.filter(pl.col("evaluation").is_in(list(movement.top_evaluations)))
     regions = _concat([_region(panel, top_runs.select(position.alias("position")))
                        for panel, (_, position, _) in zip(panels, positions)], _REGION_SCHEMA)
@@ -192,7 +198,30 @@ def _finished(runs: pl.DataFrame) -> pl.DataFrame:
     return runs.filter((pl.col("status") == "ok") & pl.col("accuracy").is_not_null())
 
 
-def _positions(p: StudyParam, runs: pl.DataFrame, log: bool) -> tuple[Panel, pl.Expr, pl.Expr]:
+def _ranged(frame: StudyFrame, params: list[StudyParam]) -> list[StudyParam]:
+    """The parameters the study shows as options (few distinct values) that are numbers from a range: the search
+    space gives them low and high, or (an imported log's space says nothing) they took more than FEW_VALUES
+    values. They are drawn on a number axis at their values, not in evenly spaced bands."""
+    space = frame.study.get("search_space")
+    try:
+        space = json.loads(space) if isinstance(space, str) else (space or {})
+    except ValueError:
+        space = {}
+    space = space if isinstance(space, dict) else {}
+    ranged = []
+    for p in params:
+        if p.binned or p.index == 0 or not p.options or not all(
+                isinstance(o, int | float) and not isinstance(o, bool) for o in p.options):
+            continue
+        spec = space.get(p.name)
+        if (isinstance(spec, dict) and "low" in spec and "high" in spec) or (
+                not isinstance(spec, dict) and len(p.options) > FEW_VALUES):
+            ranged.append(p)
+    return ranged
+
+
+def _positions(p: StudyParam, runs: pl.DataFrame, log: bool, ranged: list[StudyParam]
+               ) -> tuple[Panel, pl.Expr, pl.Expr]:
     """The panel of a parameter and expressions for each run's y position and value text."""
     if p.index == 0:  # the dataset: its text, as options
         labels = [label for i, label in enumerate(p.labels) if i != p.inactive]
@@ -200,14 +229,15 @@ def _positions(p: StudyParam, runs: pl.DataFrame, log: bool) -> tuple[Panel, pl.
         labels_all = tuple(labels) + ((p.labels[p.inactive],) if p.inactive is not None else ())
         return _banded(p.name, labels_all, runs.select(code.alias("c"))["c"], p.inactive is not None), \
             code + pl.col("jitter"), code.replace_strict(list(range(len(labels_all))), list(labels_all))
-    if not p.binned:
+    if not p.binned and p not in ranged:
         code = pl.col(p.code).cast(pl.Int64)
         panel = _banded(p.name, p.labels, runs[p.code], p.inactive is not None)
         # the value as tried: a number's option label is short (2 significant digits where that tells them apart)
         texts = [f"{option:.4g}" if isinstance(option, float) else label
                  for option, label in zip(p.options, p.labels)] + list(p.labels[len(p.options):])
         return panel, code + pl.col("jitter"), code.replace_strict(list(range(len(texts))), texts, default=None)
-    raw = runs[p.value]
+    name = p.value if p.binned else f"n{p.index}"
+    raw = runs[name]
     present = raw.drop_nulls()
     log = log and (present.is_empty() or present.min() > 0)
     transform = (lambda e: e.log10()) if log else (lambda e: e)
@@ -215,12 +245,14 @@ def _positions(p: StudyParam, runs: pl.DataFrame, log: bool) -> tuple[Panel, pl.
     t_low, t_high = (math.log10(low), math.log10(high)) if log else (low, high)
     span = (t_high - t_low) or 1.0
     inactive = raw.null_count()
-    ticks = tuple((round((_t(v, log) - t_low) / span, 6), f"{v:g}") for v in _nice_ticks(low, high, log))
+    integers = bool(present.len()) and bool((present.round(0) == present).all())
+    ticks = tuple((round((_t(v, log) - t_low) / span, 6), f"{v:g}")
+                  for v in _nice_ticks(low, high, log, integers=integers))
     if inactive:
         ticks += ((INACTIVE_AT, "(inactive)"),)
     domain = (INACTIVE_AT - 0.08 if inactive else -0.04, 1.04)
     panel = Panel(p.name, False, log, ticks, domain, present.n_unique(), inactive)
-    column = pl.col(p.value)
+    column = pl.col(name)
     position = pl.when(column.is_null()).then(INACTIVE_AT).otherwise((transform(column) - t_low) / span)
     value = pl.when(column.is_null()).then(pl.lit("(inactive)")).otherwise(
         column.map_elements(lambda v: f"{v:.4g}", return_dtype=pl.String))
@@ -240,9 +272,10 @@ def _banded(name: str, labels: tuple[str, ...], codes: pl.Series, has_inactive: 
                  len([c for c in tried if c != inactive_code]), inactive)
 
 
-def _nice_ticks(low: float, high: float, log: bool) -> list[float]:
+def _nice_ticks(low: float, high: float, log: bool, *, integers: bool = False) -> list[float]:
     """Round values inside [low, high] for the axis: decades on a log axis (with 2 and 5 where there are few),
-    steps of 1, 2 or 5 times a power of ten on a linear one; the ends where nothing round falls inside."""
+    steps of 1, 2 or 5 times a power of ten on a linear one (at least 1 for integers); the ends where nothing
+    round falls inside."""
     if high <= low:
         return [low]
     if log:
@@ -255,6 +288,7 @@ def _nice_ticks(low: float, high: float, log: bool) -> list[float]:
     raw = (high - low) / 4
     power = 10.0 ** math.floor(math.log10(raw))
     step = max(m * power for m in (1, 2, 5) if m * power <= raw)
+    step = max(step, 1.0) if integers else step
     first = math.ceil(low / step - 1e-9) * step
     ticks = [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
     return ticks if len(ticks) >= 2 else [low, high]
@@ -320,14 +354,14 @@ def _best_so_far(runs: pl.DataFrame, *, thin: bool) -> pl.DataFrame:
     return best
 
 
-def _movement(runs: pl.DataFrame, params: list[StudyParam]) -> exploration.Movement:
+def _movement(runs: pl.DataFrame, params: list[StudyParam], ranged: list[StudyParam]) -> exploration.Movement:
     """exploration.movement over the runs; the hyperparameters go in under columns of their own (v<i>: a name
     such as `status` or `budget` would collide with the run columns) and the region comes back by name."""
-    numeric = [p for p in params if p.binned]
-    categorical = [p for p in params if not p.binned]
+    numeric = [p for p in params if p.binned or p in ranged]
+    categorical = [p for p in params if p not in numeric]
     frame = runs.select(
         "evaluation", pl.col("key").alias("config_id"), "budget", "status", "accuracy", "sampled_as",
-        *[pl.col(p.value).alias(f"v{p.index}") for p in numeric],
+        *[pl.col(p.value if p.binned else f"n{p.index}").alias(f"v{p.index}") for p in numeric],
         *[(pl.col("b0_text") if p.index == 0 else
            pl.col(p.code).cast(pl.Int64).replace_strict(list(range(len(p.labels))), list(p.labels), default=None))
           .alias(f"v{p.index}") for p in categorical])
