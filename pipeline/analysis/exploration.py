@@ -8,10 +8,11 @@ Definitions (`movement(evaluations, numeric=..., categorical=...)`):
 - The *final top set*: the finished evaluations (status ok, with a test accuracy) on the largest budget any
   finished evaluation reached (a study without budgets: every finished one), the best TOP_SHARE of them by test
   accuracy, at least one (ceil(TOP_SHARE * m) of m; equal accuracies: the earlier evaluation first).
-- The *top region*, per hyperparameter: for a number, the range [min, max] of the top set's values (a range is
-  the same in the space's log or linear scale); for a category (or a number with few options, which the app
-  shows as options), the set of values the top set took. Inactive (null) counts as a value: inside where a
-  configuration of the top set had it inactive too.
+- The *top region*, per hyperparameter: for a number from a range (`numeric`: the caller says which; the app
+  passes those it draws on a number axis), the range [min, max] of the top set's values (a range is the same in
+  the space's log or linear scale); for a category or a choice among a few numbers (`categorical`), the set of
+  values the top set took. Inactive (null) counts as a value: inside where a configuration of the top set had
+  it inactive too.
 - A newly sampled configuration's *values inside*: the share of its hyperparameters whose value lies in the
   top region; it is *inside* when all of them do.
 - Quarters of the sweep by evaluation number: quarter q (1..4) holds evaluations i with
