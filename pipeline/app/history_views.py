@@ -9,10 +9,11 @@ run id), the values and accuracies from the loaded study (study_sql/history_runs
 
 Each panel's y is a *position*, so one chart draws every kind of hyperparameter alike:
 
-- a number the study bins (many values): 0..1 across the values tried, on log10 where the search space says
-  log (correlation_chart.log_scaled), with ticks at round values; inactive runs on a row of their own below
-  (INACTIVE_AT), drawn as crosses;
-- an option (a category, or a number with few values): option i at i, plus a deterministic jitter per
+- a number the study bins (many values), or one from a range that took few values (_ranged: the space gives
+  low and high, or an imported log's number took more than FEW_VALUES values): 0..1 across the values tried, on
+  log10 where the search space says log (correlation_chart.log_scaled), with ticks at round values; inactive
+  runs on a row of their own below (INACTIVE_AT), drawn as crosses;
+- an option (a category, or a choice among a few numbers): option i at i, plus a deterministic jitter per
   configuration (JITTER band widths, from its first evaluation's number times the golden ratio), so points of
   one option spread and a configuration's evaluations stay level; "(inactive)" is its last option.
 
