@@ -302,9 +302,9 @@ def _columns(found: list[Axis]) -> str:
     return ", ".join(dict.fromkeys(names)) or "run_id as no_parameter"
 
 
-def _jitter(axis: Axis, k: int) -> str:
-    """A number in [-0.5, 0.5) that is the same for a run and axis every time."""
-    return f"((hash(run_id, {k}) % {JITTER_MOD}) / {JITTER_MOD}.0 - 0.5)"
+def _jitter(axis: Axis) -> str:
+    """A number in [-0.5, 0.5) that is the same for a run and parameter every time, whatever the axis order."""
+    return f"((hash(run_id, {int(axis.index)}) % {JITTER_MOD}) / {JITTER_MOD}.0 - 0.5)"
 
 
 def _positions(found: list[Axis]) -> tuple[str, dict]:
@@ -320,7 +320,7 @@ def _positions(found: list[Axis]) -> tuple[str, dict]:
             bands = axis.bands()
             values[f"c{k}"], values[f"j{k}"] = [c for c, _ in bands], [2 * h for _, h in bands]
             items.append(f"list_extract($c{k}, b{axis.index} + 1) + list_extract($j{k}, b{axis.index} + 1) * "
-                         f"{_jitter(axis, k)} as p{k}")
+                         f"{_jitter(axis)} as p{k}")
     return ",\n        ".join(items), values
 
 
@@ -332,7 +332,7 @@ def _number_inside(axis: Axis, k: int) -> str:
 
 def _number_position(axis: Axis, k: int) -> str:
     inside = _number_inside(axis, k)
-    return f"(case when h{axis.index} is null then $inactive + $ih * {_jitter(axis, k)} else {inside} end)"
+    return f"(case when h{axis.index} is null then $inactive + $ih * {_jitter(axis)} else {inside} end)"
 
 
 def _number_params(axis: Axis, k: int) -> dict:

@@ -333,3 +333,24 @@ def test_a_filter_on_the_budget_is_set_aside_at_one_budget(monkeypatch, warehous
     assert any("No axis budget" in i.value for i in at.info), [i.value for i in at.info]
     assert _counts(at)[0] == sql(warehouse, """select count(*) from runs r join studies s using (study_id)
         where s.name = ? and budget = 9 and status = 'ok' and test_accuracy is not null""", [study])[0][0]
+
+
+def test_an_options_runs_fan_out_inside_its_band_at_the_same_place_every_time(monkeypatch, warehouse):
+    at = _page(monkeypatch, warehouse, "demo-ensemble")
+    chart = _chart(at)
+    axes = list(_data(chart, "axes")["name"])
+    k = axes.index("optimizer")
+    ticks = _data(chart, "ticks").filter(pl.col("axis") == k)
+    first = _data(chart, "lines").filter(pl.col("axis") == k).sort("run_id")
+    options = dict(sql(warehouse, """select h.run_id, h.value from hyperparameters h join runs r using (run_id)
+        join studies s using (study_id) where s.name = 'demo-ensemble' and h.name = 'optimizer'"""))
+    slot = 1 / ticks.height
+    for y, label in ticks.select("y", "label").iter_rows():
+        crossing = first.filter(pl.col("run_id").replace_strict(options, default=None) == label)["y"]
+        assert crossing.len() > 1 and crossing.n_unique() > 0.9 * crossing.len()  # spread, not one point
+        assert crossing.is_between(y - 0.35 * slot, y + 0.35 * slot).all()  # inside the option's band
+    at.radio(key="parallel.order").set_value("space").run()
+    chart = _chart(at)
+    k = list(_data(chart, "axes")["name"]).index("optimizer")
+    again = _data(chart, "lines").filter(pl.col("axis") == k).sort("run_id")
+    assert again["y"].to_list() == first["y"].to_list()  # a run's place does not depend on the axis order
