@@ -128,6 +128,11 @@ def render() -> None:
                "evaluation). Large points: a configuration's final (largest-budget) evaluation; triangles: picked "
                "by BOHB's model; crosses: the hyperparameter was inactive; grey: no accuracy (failed or diverged). "
                "Pale bands (outlined over heat cells): the final top region, defined under the chart.")
+    if h.untimed:
+        st.caption(f"{h.untimed:,} of the {h.evaluations:,} evaluations have no start time recorded: they are "
+                   "placed after the timed ones, in the order of their run ids."
+                   + (" Here that is every evaluation, so x is the run id's order." if h.untimed == h.evaluations
+                      else ""))
     single = [p.name for p in h.panels if p.values <= 1]
     if single:
         st.caption("Took a single value in every evaluation (its panel is one band or one line): "

@@ -79,6 +79,7 @@ class History:
     best: pl.DataFrame  # evaluation, best_accuracy: the best test accuracy of the finished evaluations so far
     regions: pl.DataFrame  # parameter, y0, y1: the final top region in positions (exploration.py), a band each
     promotions_total: int  # every promotion of the study (drawn or not)
+    untimed: int  # runs without a start time (ordered after the others, by run id)
     movement: exploration.Movement
     top_configs: tuple[str, ...] = ()  # the configurations drawn as marks in the aggregated view
 
@@ -102,7 +103,9 @@ def history(frame: StudyFrame, *, warehouse: str, scale: str = "rank") -> Histor
     scale = as_scale(scale)
     params = shown_params(frame)
     with store.read(Path(warehouse)) as con:
-        order = store.query(con, "history_order", {"study": frame.study["name"]}).select("run_id", "evaluation")
+        order = store.query(con, "history_order", {"study": frame.study["name"]})
+    untimed = order["started_at"].null_count()
+    order = order.select("run_id", "evaluation")
     columns = "".join(f",\n        {'dataset as b0_text' if p.index == 0 else p.value if p.binned else p.code}"
                       for p in params)
     runs = frame.query("history_runs", {"scale": scale}, columns=columns)
@@ -157,6 +160,7 @@ def history(frame: StudyFrame, *, warehouse: str, scale: str = "rank") -> Histor
         aggregated=aggregated, panels=tuple(panels),
         points=_concat(points, _POINT_SCHEMA), promotions=_concat(promotions, _PROMOTION_SCHEMA),
         cells=_concat(cells, _CELL_SCHEMA), best=best, regions=regions, promotions_total=pairs.height,
+        untimed=untimed,
         movement=movement, top_configs=tuple(top.to_list()) if top is not None else ())
 
 

@@ -364,3 +364,19 @@ def test_hyperparameters_named_like_run_columns_get_their_panels(monkeypatch, wa
     assert set(points.filter(pl.col("parameter") == "status")["value"].to_list()) == {"off", "on"}
     caption = next(c.value for c in at.caption if c.value.startswith("Final top region"))
     assert "status: " in caption and "budget: " in caption
+
+
+def test_runs_without_a_start_time_are_ordered_by_run_id_and_the_page_says_so(monkeypatch, warehouse, tmp_path):
+    study = "demo-random-search"
+    (study_id,) = sql(warehouse, "select study_id from studies where name = ?", [study])[0]
+    untimed = sql(warehouse, "select run_id from runs where study_id = ? order by run_id desc limit 5", [study_id])
+    path = _edited_copy(warehouse, tmp_path, [
+        ("update runs set started_at = null where run_id in (select unnest(?::bigint[]))", [[r for (r,) in untimed]])])
+    at = _page(monkeypatch, path, study)
+    assert any(c.value.startswith("5 of the 50 evaluations have no start time recorded") for c in at.caption)
+    rows = _evaluations(path, study)  # SQL's own order: started_at nulls last, then run id
+    points = _datasets(at)["points"].filter(pl.col("parameter") == "optimizer")
+    last = {r[0] for r in rows[-5:]}
+    assert {r[1] for r in rows[-5:]} == {r for (r,) in untimed}
+    assert set(points.filter(pl.col("evaluation").is_in(list(last)))["config_id"].to_list()) == {
+        r[2] for r in rows[-5:]}
