@@ -354,3 +354,13 @@ def test_an_options_runs_fan_out_inside_its_band_at_the_same_place_every_time(mo
     k = list(_data(chart, "axes")["name"]).index("optimizer")
     again = _data(chart, "lines").filter(pl.col("axis") == k).sort("run_id")
     assert again["y"].to_list() == first["y"].to_list()  # a run's place does not depend on the axis order
+
+
+def test_on_the_raw_scale_the_accuracy_axis_is_test_accuracy(monkeypatch, warehouse):
+    study = "demo-ensemble"
+    at = _page(monkeypatch, warehouse, study, json.dumps({"accuracy": [0.5, 0.9]}), scale="raw")
+    assert _counts(at)[0] == _finished(warehouse, study, "test_accuracy between 0.5 and 0.9")
+    lines = _data(_chart(at), "lines")
+    accuracy = lines.filter(pl.col("axis") == lines["axis"].max())
+    assert (accuracy["y"] - accuracy["accuracy"]).abs().max() < 1e-12  # the last axis is the accuracy itself
+    assert accuracy["y"].is_between(0.5, 0.9).all()
