@@ -4,15 +4,10 @@ import math
 
 import streamlit as st
 
-from pipeline.app import parallel_chart, parallel_views
+from pipeline.app import importance_views, parallel_chart, parallel_views
 from pipeline.app.parallel_views import INACTIVE_LABEL, FilterError
 from pipeline.app.selection import SCALE_HELP, SCALE_NAMES
 from pipeline.app.state import computed, current_scale, sidebar, study_or_stop
-
-try:  # the importance ranking (issue 13), where it exists
-    from pipeline.app import importance_views
-except ImportError:  # pragma: no cover - until it lands
-    importance_views = None
 
 URL_KEY = "filter"  # the URL's query parameter holding the filters (JSON)
 FILTERS_KEY = "parallel.filters"  # {"study": name, "filters": parallel_views.Filters}
@@ -26,8 +21,6 @@ def chart_key(brushes: int) -> str:
 
 def _importance_order(path, frame, scale: str) -> tuple[tuple[str, ...], str | None]:
     """The parameters by importance (most important first), or () and why not."""
-    if importance_views is None:
-        return (), "the importance ranking is not available in this version"
     try:
         result = computed(path, frame, importance_views.study_importance, scale=scale)
     except Exception as err:  # any failure of the analysis leaves the search space's order, said in words

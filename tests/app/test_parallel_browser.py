@@ -14,7 +14,7 @@ import urllib.parse
 import pytest
 from playwright.sync_api import Page
 
-from pipeline.app import study_frame
+from pipeline.app import importance_views, study_frame
 from pipeline.benchmarks.browser import CHROMIUM, serving
 from tests.app.chart_reader import CHART
 from tests.app.test_browser import WAIT_MS, _settled
@@ -74,7 +74,6 @@ def _axis_names(texts: list[dict], names: set[str]) -> list[dict]:
 
 
 def test_axes_are_drawn_in_the_importance_order(page, url, demo_warehouse):
-    importance_views = pytest.importorskip("pipeline.app.importance_views")
     page.goto(f"{url}/parallel?study={STUDY}")
     _settled(page, "Parallel coordinates", chart=True)
     frame = study_frame.load(demo_warehouse, STUDY)

@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow.ipc
 import pytest
 
-from pipeline.app import parallel_views, study_frame
+from pipeline.app import importance_views, parallel_views, study_frame
 from tests.app.apptest import open_page, run_app
 from tests.conftest import sql
 from tests.hpbandster_logs import demo_with_log
@@ -113,7 +113,6 @@ def test_every_study_states_its_finished_runs_and_draws_every_one(monkeypatch, w
 
 @pytest.mark.parametrize("study", ["demo-ensemble", "demo-bohb"])
 def test_axes_follow_the_importance_ranking_or_the_search_space(monkeypatch, warehouse, study):
-    importance_views = pytest.importorskip("pipeline.app.importance_views")  # the lead's, landing with issue 13
     at = _page(monkeypatch, warehouse, study)
     frame = study_frame.load(warehouse, study)
     frame = frame.chosen(study_frame.TOP) if frame.budgets else frame
@@ -315,6 +314,8 @@ def test_a_study_with_one_finished_run_draws_it_and_says_so(monkeypatch, thin_wa
     at = _page(monkeypatch, thin_warehouse, "demo-random-search")
     assert _counts(at) == (1, 1) == (_finished(thin_warehouse, "demo-random-search"),) * 2
     assert any("one finished network" in w.value for w in at.warning), [w.value for w in at.warning]
+    # too few runs for an importance ranking: the axes keep the search space's order, and the page says why
+    assert any(c.value.startswith("Axes in the search space's order") for c in at.caption)
     assert _data(_chart(at), "lines")["run_id"].n_unique() == 1
 
 
