@@ -46,6 +46,7 @@ PAGES = {
     "Trellis": ("Trellis", "chart", "chart"),
     "Sweep": ("Sweep", None, "chart"),  # an ensemble has no brackets: the page says so in words
     "Exploration history": ("Exploration history", "chart", "chart"),
+    "Compare studies": ("Compare studies", "chart", "chart"),
     "Parallel coordinates": ("Parallel coordinates", "chart", "chart"),
     "Correlations": ("Correlations", "chart", "chart"),
     "Embedding": ("Embedding", "chart", "chart"),
