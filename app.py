@@ -13,18 +13,27 @@ legacy file-based navigation, and until st.navigation had run once in the server
 import streamlit as st
 
 st.set_page_config(page_title="Hyperparameter warehouse", layout="wide")
-st.navigation([
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
-    st.Page("app_pages/distribution.py", title="Accuracy distribution", icon=":material/bar_chart:"),
-    st.Page("app_pages/combinations.py", title="Parameter combinations", icon=":material/grid_on:"),
-    st.Page("app_pages/trellis.py", title="Trellis", icon=":material/view_module:"),
-    st.Page("app_pages/sweep.py", title="Sweep", icon=":material/stacked_line_chart:"),
-    st.Page("app_pages/history.py", title="Exploration history", icon=":material/timeline:"),
-    st.Page("app_pages/compare.py", title="Compare studies", icon=":material/compare_arrows:"),
-    st.Page("app_pages/importance.py", title="Importance", icon=":material/leaderboard:"),
-    st.Page("app_pages/parallel.py", title="Parallel coordinates", icon=":material/timeline:"),
-    st.Page("app_pages/correlations.py", title="Correlations", icon=":material/blur_linear:"),
-    st.Page("app_pages/embedding.py", title="Embedding", icon=":material/scatter_plot:"),
-    st.Page("app_pages/runs.py", title="Runs table", icon=":material/table:"),
-    st.Page("app_pages/sql.py", title="SQL", icon=":material/terminal:"),
-]).run()
+# Sections, every page listed: with 13 pages a flat list folds the last ones under "View more".
+st.navigation({
+    "Networks": [
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+        st.Page("app_pages/distribution.py", title="Accuracy distribution", icon=":material/bar_chart:"),
+        st.Page("app_pages/combinations.py", title="Parameter combinations", icon=":material/grid_on:"),
+        st.Page("app_pages/trellis.py", title="Trellis", icon=":material/view_module:"),
+    ],
+    "Searches": [
+        st.Page("app_pages/sweep.py", title="Sweep", icon=":material/stacked_line_chart:"),
+        st.Page("app_pages/history.py", title="Exploration history", icon=":material/history:"),
+        st.Page("app_pages/compare.py", title="Compare studies", icon=":material/compare_arrows:"),
+    ],
+    "Hyperparameters": [
+        st.Page("app_pages/importance.py", title="Importance", icon=":material/leaderboard:"),
+        st.Page("app_pages/parallel.py", title="Parallel coordinates", icon=":material/timeline:"),
+        st.Page("app_pages/correlations.py", title="Correlations", icon=":material/blur_linear:"),
+        st.Page("app_pages/embedding.py", title="Embedding", icon=":material/scatter_plot:"),
+    ],
+    "Data": [
+        st.Page("app_pages/runs.py", title="Runs table", icon=":material/table:"),
+        st.Page("app_pages/sql.py", title="SQL", icon=":material/terminal:"),
+    ],
+}, expanded=True).run()

@@ -47,6 +47,7 @@ PAGES = {
     "Sweep": ("Sweep", None, "chart"),  # an ensemble has no brackets: the page says so in words
     "Exploration history": ("Exploration history", "chart", "chart"),
     "Compare studies": ("Compare studies", "chart", "chart"),
+    "Importance": ("Hyperparameter importance", "chart", "chart"),
     "Parallel coordinates": ("Parallel coordinates", "chart", "chart"),
     "Correlations": ("Correlations", "chart", "chart"),
     "Embedding": ("Embedding", "chart", "chart"),

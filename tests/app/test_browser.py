@@ -110,8 +110,9 @@ def test_pages_render_and_brush_reaches_combinations(app_url, tmp_path):
             _settled(page, "Experiment warehouse", chart=True, dataframe=True)
             links = page.locator('[data-testid="stSidebarNav"] a[data-testid="stSidebarNavLink"]')
             hrefs = [urlsplit(h).path for h in links.evaluate_all("els => els.map(e => e.getAttribute('href'))")]
-            assert hrefs == ["/", "/distribution", "/combinations", "/trellis", "/sweep", "/correlations", "/embedding",
-                             "/runs", "/sql"]
+            assert hrefs == ["/", "/distribution", "/combinations", "/trellis", "/sweep", "/history", "/compare",
+                             "/importance", "/parallel", "/correlations", "/embedding", "/runs", "/sql"]
+            assert links.filter(visible=True).count() == len(hrefs)  # none folded under "View more"
             page.screenshot(path=tmp_path / "overview.png", full_page=True)
 
             for path, title, chart, dataframe in [("/trellis", "Trellis", True, False),

@@ -34,8 +34,9 @@ ACCURACY_FIELDS = ("mean", "95% CI from", "95% CI to")
 MIN_GROUP = 5  # the rule: groups of fewer networks are marked
 MIN_ETA = 0.01  # the rule: an effect is significant and eta² >= 0.01
 TITLES = {"app": "Overview", "distribution": "Accuracy distribution", "combinations": "Parameter combinations",
-          "trellis": "Trellis", "sweep": "Sweep", "correlations": "Correlations", "embedding": "Embedding",
-          "runs": "Runs table", "sql": "SQL"}
+          "trellis": "Trellis", "sweep": "Sweep", "history": "Exploration history", "compare": "Compare studies",
+          "importance": "Importance", "parallel": "Parallel coordinates", "correlations": "Correlations",
+          "embedding": "Embedding", "runs": "Runs table", "sql": "SQL"}
 
 
 # ---------------------------------------------------------------- servers, one per warehouse
