@@ -55,7 +55,8 @@ def _table(table: pl.DataFrame, unit: str, rule: str) -> None:
             "spent": st.column_config.NumberColumn(f"{unit}", format="%g", help=f"{unit} spent by all evaluations"),
             "wall time": st.column_config.TextColumn(help="From the study's first run started to its last finished."),
             "best_accuracy": st.column_config.NumberColumn(
-                "final best", format="%.4f", help=f"Test accuracy of the {compare_views.RULES[rule]} at the end."),
+                "final best", format="%.4f",
+                help=f"Test accuracy of the best so far ({compare_views.RULES[rule]}) at the end."),
             "at_evaluation": st.column_config.NumberColumn(
                 "found at eval.", format="%d", help="The evaluation that made the final best the best (in the order "
                                                     "the evaluations finished)."),
@@ -82,7 +83,7 @@ def render() -> None:
     for note in compare_views.differences(facts):
         st.warning(note)
     dataset = _dataset(facts)
-    cols = st.columns([4, 5, 2])
+    cols = st.columns([4, 6, 2])
     xs = list(compare_views.XS)
     x = cols[0].radio("x axis", xs, format_func=compare_views.XS.get, index=xs.index(compare_views.default_x(facts)),
                       horizontal=True,
@@ -91,8 +92,8 @@ def render() -> None:
                                             "evaluation's finish.")
     rule = cols[1].radio("Best so far", list(compare_views.RULES), format_func=compare_views.RULES.get,
                          horizontal=True, key="compare.rule",
-                         help=" ".join(f"{compare_views.RULES[r].capitalize()}: {t}" for r, t in
-                                       compare_views.RULE_HELP.items()))
+                         help="  \n".join(f"**{compare_views.RULES[r]}**: {t}"
+                                          for r, t in compare_views.RULE_HELP.items()))
     log = cols[2].toggle("log x", value=True, key="compare.log", help="x on a log scale, as the BOHB paper's plots.")
     error = cols[2].toggle("log error", value=False, key="compare.error",
                            help="y: the test error (1 − accuracy) on a log scale, as the BOHB paper's plots: the "
@@ -109,9 +110,9 @@ def render() -> None:
         st.altair_chart(compare_chart.best_so_far(points, x=x, rule=rule, log=log, error=error,
                                                   current=current_drawn, unit=unit),
                         width="stretch")
-    rules = {"incumbent": "hpbandster's incumbent, the line the BOHB paper plots: among the finished evaluations "
-                          "on the largest budget finished so far, the one with the lowest loss (an evaluation on a "
-                          "larger budget takes over even when it is worse, so a line can drop)",
+    rules = {"incumbent": "the line the BOHB paper plots (hpbandster's get_incumbent_trajectory): among the "
+                          "finished evaluations on the largest budget finished so far, the one with the lowest loss "
+                          "(an evaluation on a larger budget takes over even when it is worse, so a line can drop)",
              "any": "the finished evaluation with the lowest loss so far on any budget (a low budget's loss is a "
                     "short training's, so this flatters early progress)"}
     st.caption(f"Best so far: **{compare_views.RULES[rule]}**, {rules[rule]}. Ranked by the loss each optimizer "

@@ -24,17 +24,17 @@ import polars as pl
 from pipeline.app.sweep_views import OPTIMIZERS
 
 RULES = {
-    "incumbent": "incumbent (largest budget so far)",
+    "incumbent": "hpbandster's incumbent",
     "any": "best on any budget",
 }
 RULE_HELP = {
-    "incumbent": "hpbandster's incumbent, as its Result.get_incumbent_trajectory and the BOHB paper's anytime plots "
-                 "have it: among the finished evaluations on the largest budget finished so far, the one with the "
-                 "lowest loss. An evaluation on a larger budget takes over even when its loss is higher.",
-    "any": "Among all finished evaluations so far, whatever their budget, the one with the lowest loss. A "
+    "incumbent": "as hpbandster's Result.get_incumbent_trajectory and the BOHB paper's anytime plots have it: "
+                 "among the finished evaluations on the largest budget finished so far, the one with the lowest "
+                 "loss. An evaluation on a larger budget takes over even when its loss is higher.",
+    "any": "among all finished evaluations so far, whatever their budget, the one with the lowest loss. A "
            "low-budget evaluation's loss is that of a short training, so this flatters a sweep's early part.",
 }
-XS = {"evaluation": "evaluations", "spent": "budget spent", "seconds": "wall time"}
+XS = {"evaluation": "evaluations", "spent": "budget", "seconds": "wall time"}
 MAX_STUDIES = 10  # one colour each (charts.DATASET_COLORS)
 
 
@@ -117,7 +117,8 @@ def curve(steps: pl.DataFrame, x: str, *, log: bool = False, error: bool = False
                             y=(1 - pl.col("accuracy")) if error else pl.col("accuracy")))
     if log:
         cut = points.filter(pl.col("x") <= 0)["study"].unique().to_list()
-        left_out.update(dict.fromkeys(cut, f"evaluations at {XS[x]} 0 are not on a log axis"))
+        left_out.update(dict.fromkeys(cut, f"evaluations at {XS[x]} 0 are not on a log axis" if x != "spent" else
+                                       "evaluations at budget spent 0 are not on a log axis"))
         points = points.filter(pl.col("x") > 0)
     if error:
         cut = points.filter(pl.col("y") <= 0)["study"].unique().to_list()

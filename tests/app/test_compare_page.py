@@ -101,7 +101,7 @@ def test_the_demo_sweeps_open_together_and_every_curve_is_the_replay(monkeypatch
     assert at.multiselect(key="compare.studies").value == SWEEPS
     assert not at.warning  # one problem: same space, dataset and budgets
     assert "incumbent" in at.radio(key="compare.rule").value  # the BOHB paper's line is the default
-    assert "hpbandster's incumbent, the line the BOHB paper plots" in " ".join(c.value for c in at.caption)
+    assert "**hpbandster's incumbent**, the line the BOHB paper plots" in " ".join(c.value for c in at.caption)
     for x in XS:
         for rule in RULES:
             _check_curves(_set(at, x, rule), demo_warehouse, SWEEPS, x, rule)
