@@ -84,7 +84,9 @@ def render() -> None:
     frame = study_or_stop(path)
     scale, selection = current_scale(), current_selection()
     cols = st.columns([1, 1, 1])
-    quantile = cols[0].selectbox("PED-ANOVA top quantile", QUANTILES, index=1, format_func=lambda q: f"top {q:.0%}",
+    quantile = cols[0].selectbox("PED-ANOVA top quantile", QUANTILES,
+                                 index=QUANTILES.index(importance_views.DEFAULT_QUANTILE),
+                                 format_func=lambda q: f"top {q:.0%}",
                                  key="importance.quantile",
                                  help="PED-ANOVA measures what it takes to be in this top share of the runs.")
     use_selection = selection is not None and cols[1].toggle(
@@ -93,6 +95,7 @@ def render() -> None:
     cols[2].markdown(f"Accuracy: **{SCALE_NAMES[scale]}** (sidebar).")
     try:
         with st.spinner("Fitting the forest (once per study version, budget, scale and selection)…"):
+            # the same arguments as the Parallel coordinates page's ranking when every run is shown: one fit
             result = computed(path, frame, importance_views.study_importance, scale=scale, top_quantile=quantile,
                               selection=selection if use_selection else None)
     except StudyError as err:

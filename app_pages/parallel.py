@@ -8,6 +8,7 @@ from pipeline.app import importance_views, parallel_chart, parallel_views
 from pipeline.app.parallel_views import INACTIVE_LABEL, FilterError
 from pipeline.app.selection import SCALE_HELP, SCALE_NAMES
 from pipeline.app.state import computed, current_scale, sidebar, study_or_stop
+from pipeline.app.study_frame import StudyError
 
 URL_KEY = "filter"  # the URL's query parameter holding the filters (JSON)
 FILTERS_KEY = "parallel.filters"  # {"study": name, "filters": parallel_views.Filters}
@@ -21,14 +22,12 @@ def chart_key(brushes: int) -> str:
 
 def _importance_order(path, frame, scale: str) -> tuple[tuple[str, ...], str | None]:
     """The parameters by importance (most important first), or () and why not."""
-    try:
-        result = computed(path, frame, importance_views.study_importance, scale=scale)
-    except Exception as err:  # any failure of the analysis leaves the search space's order, said in words
+    try:  # the Importance page's own arguments when it shows every run: one fit serves both pages
+        result = computed(path, frame, importance_views.study_importance, scale=scale,
+                          top_quantile=importance_views.DEFAULT_QUANTILE, selection=None)
+    except StudyError as err:
         return (), f"the importance could not be computed ({err})"
-    singles = getattr(result, "singles", None)
-    if singles is None or singles.is_empty():
-        return (), "the importance ranking is empty for these runs"
-    return tuple(singles["name"]), None
+    return tuple(result.singles["name"]), None
 
 
 def _filters(frame, found) -> parallel_views.Filters:

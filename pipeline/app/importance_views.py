@@ -26,6 +26,7 @@ from pipeline.app.selection import Selection
 
 OUTCOMES = ("run_id", "accuracy", "loss")  # run_values' columns that are not features
 MIN_RUNS = 10  # fewer finished runs are not worth a forest
+DEFAULT_QUANTILE = 0.1  # PED-ANOVA's top quantile unless asked (optuna's default)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def study_design(frame: study_frame.StudyFrame, *, scale: str = "raw", selection
                        tuple(f.name for f in features if f.log))
 
 
-def study_importance(frame: study_frame.StudyFrame, *, scale: str = "raw", top_quantile: float = 0.1,
+def study_importance(frame: study_frame.StudyFrame, *, scale: str = "raw", top_quantile: float = DEFAULT_QUANTILE,
                      selection: Selection | None = None, limit: int = importance.MAX_RUNS) -> StudyImportance:
     """fANOVA and PED-ANOVA of the accuracy over the frame's finished runs (see the module)."""
     runs = study_design(frame, scale=scale, selection=selection, limit=limit)

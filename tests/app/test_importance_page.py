@@ -147,7 +147,7 @@ def test_the_selection_narrows_the_runs(monkeypatch, warehouse):
     assert f"{inside:,} finished networks" in at.caption[0].value and "in the selection" in at.caption[0].value
 
 
-def test_the_forest_is_fitted_once_per_study_version(monkeypatch, warehouse, tmp_path):
+def test_the_forest_is_fitted_once_per_study_version_for_both_pages(monkeypatch, warehouse, tmp_path):
     path = tmp_path / "warehouse.duckdb"  # a file of its own: a cache entry of its own
     shutil.copy(warehouse, path)
     calls = []
@@ -162,6 +162,8 @@ def test_the_forest_is_fitted_once_per_study_version(monkeypatch, warehouse, tmp
     names = at.selectbox(key="importance.marginal").options
     at.selectbox(key="importance.marginal").set_value(names[-1]).run()
     at.selectbox(key="importance.pair").set_value(3).run()
+    assert not at.exception and len(calls) == 1
+    at.switch_page("app_pages/parallel.py").run()  # its axis order is the same ranking: no second fit
     assert not at.exception and len(calls) == 1
 
 
