@@ -83,7 +83,7 @@ def render() -> None:
     for note in compare_views.differences(facts):
         st.warning(note)
     dataset = _dataset(facts)
-    cols = st.columns([4, 6, 2])
+    cols = st.columns([5, 6, 2])
     xs = list(compare_views.XS)
     x = cols[0].radio("x axis", xs, format_func=compare_views.XS.get, index=xs.index(compare_views.default_x(facts)),
                       horizontal=True,

@@ -9,7 +9,7 @@ import polars as pl
 from pipeline.app.charts import DATASET_COLORS
 from pipeline.app.compare_views import x_title, y_title
 
-X_FORMATS = {"evaluation": ",d", "spent": ",.4~g", "seconds": ",.0f"}
+X_FORMATS = {"evaluation": ",d", "spent": ",.4~r", "seconds": ",.0f"}
 
 
 def best_so_far(points: pl.DataFrame, *, x: str, rule: str, log: bool = False, error: bool = False,
