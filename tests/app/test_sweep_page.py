@@ -109,7 +109,7 @@ def _check_brackets(at, path, study: str) -> None:
 def _sweep_charts(at) -> list:
     """The sweep's own charts in page order (brackets, scatter, shares), without the comparison of sweeps of the
     same problem that the demo's sweeps show above them (tests/app/test_sweeps_compared.py)."""
-    return [c for c in at.get("vega_lite_chart") if "incumbent_accuracy" not in c.proto.spec]
+    return [c for c in at.get("vega_lite_chart") if "incumbent's test accuracy" not in c.proto.spec]
 
 
 def test_the_ensemble_says_it_is_no_sweep(monkeypatch, sweep_warehouse):
