@@ -20,10 +20,10 @@ LEAD = 3  # hyperparameters named in the summary sentence
 def _budget_words(frame) -> str:
     if frame.budget is None:
         return "every finished network"
-    if frame.budget == TOP:
-        return f"every configuration, all on budget {frame.budgets[0]:g}"
     if frame.budget == TOP and len(frame.budgets) > 1:
         return "each configuration on the largest budget it reached (so budget is a feature)"
+    if frame.budget == TOP:
+        return f"every configuration, all on budget {frame.budgets[0]:g}"
     return f"the evaluations on budget {frame.budget:g}"
 
 
@@ -119,12 +119,16 @@ def render() -> None:
     st.subheader("Where the good values lie")
     names = result.singles["name"].to_list()
     chosen = st.selectbox("Hyperparameter", names, key="importance.marginal")
+    st.markdown(f"**Predicted accuracy as {chosen} varies**, every other hyperparameter averaged over the space: "
+                "the mean over the trees, the band ±1 std.")
     st.altair_chart(importance_chart.marginal(result, chosen, scale), width="content")
     if result.pairs.height:
         labels = [f"{row['a']} × {row['b']}" for row in result.pairs.iter_rows(named=True)]
         pair = st.selectbox("Pair (strongest interaction first)", range(len(labels)), format_func=labels.__getitem__,
                             key="importance.pair")
         row = result.pairs.row(pair, named=True)
+        st.markdown(f"**Predicted accuracy over {row['a']} × {row['b']}**, every other hyperparameter averaged "
+                    "(mean over the trees).")
         st.altair_chart(importance_chart.pair_heatmap(result, row["a"], row["b"], scale), width="content")
 
     with st.expander("How this is computed"):

@@ -79,7 +79,6 @@ def marginal(result: StudyImportance, name: str, scale: str) -> alt.LayerChart:
     feature = _feature(result, name)
     values, mean, std = result.fanova.marginal(name)
     frame = _clipped(pl.DataFrame({"mean": mean, "std": std}), "mean", "std")
-    title = alt.Title(f"Predicted accuracy as {name} varies", subtitle="mean over the trees, band: ±1 std")
     y = alt.Y("mean:Q", title=f"predicted {ACCURACY[scale]}", scale=alt.Scale(zero=False))
     tooltip = [alt.Tooltip("value:N", title=name), alt.Tooltip("mean:Q", title="predicted", format=".4f"),
                alt.Tooltip("std:Q", title="std over trees", format=".4f")]
@@ -87,8 +86,7 @@ def marginal(result: StudyImportance, name: str, scale: str) -> alt.LayerChart:
     labels = _axis_labels(feature, values)
     if feature.categorical:
         data = frame.with_columns(value=pl.Series(labels))
-        base = alt.Chart(data, title=title).encode(x=alt.X("value:N", sort=labels, title=name,
-                                                           axis=alt.Axis(labelAngle=0)))
+        base = alt.Chart(data).encode(x=alt.X("value:N", sort=labels, title=name, axis=alt.Axis(labelAngle=0)))
         return alt.layer(base.mark_rule().encode(y="low:Q", y2="high:Q"),
                          base.mark_point(filled=True, size=80).encode(y=y, tooltip=tooltip)
                          ).properties(width=width, height=height)
@@ -106,32 +104,55 @@ def marginal(result: StudyImportance, name: str, scale: str) -> alt.LayerChart:
         layers += [rule.mark_rule(strokeDash=[6, 4], color="#e45756"),
                    rule.mark_text(align="left", dx=4, dy=-6, color="#e45756", text=f"{name} inactive")
                    .encode(x=alt.value(0))]
-    return alt.layer(*layers, title=title).properties(width=width, height=height)
+    return alt.layer(*layers).properties(width=width, height=height)
 
 
 def _axis_labels(feature, values: list) -> list[str]:
     return [INACTIVE_LABEL if v is None else (v if feature.categorical else f"{v:.3g}") for v in values]
 
 
+def _pair_axis(feature, values: list, channel: str, cells: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """One axis of the pair heat map: a number without an inactive level on a real scale (log where log), each
+    grid point a band reaching halfway to its neighbours; anything else one band per label."""
+    if feature.categorical or None in values:
+        labels = _axis_labels(feature, values)
+        every = 1 if feature.categorical else max(1, len(labels) // PAIR_LABELS)
+        keep = [label for i, label in enumerate(labels) if i % every == 0 or label == INACTIVE_LABEL]
+        sort = labels if channel == "x" else labels[::-1]
+        axis = alt.Axis(values=keep, labelAngle=0, labelLimit=120)
+        encoding = {channel: alt.X(f"{channel}_label:O", sort=sort, title=feature.name, axis=axis) if channel == "x"
+                    else alt.Y(f"{channel}_label:O", sort=sort, title=feature.name, axis=axis)}
+        return cells.with_columns(pl.col(channel).replace_strict(dict(enumerate(labels))).alias(f"{channel}_label")
+                                  ), encoding
+    points = np.linspace(0.0, 1.0, len(values))
+    middle = (points[:-1] + points[1:]) / 2
+    low = feature.values(np.concatenate([[0.0], middle]))
+    high = feature.values(np.concatenate([middle, [1.0]]))
+    scale = alt.Scale(type="log" if feature.log else "linear", nice=False, zero=False)
+    title = f"{feature.name} (log scale)" if feature.log else feature.name
+    cells = cells.with_columns(pl.col(channel).replace_strict(dict(enumerate(low))).alias(f"{channel}_low"),
+                               pl.col(channel).replace_strict(dict(enumerate(high))).alias(f"{channel}_high"))
+    field = alt.X if channel == "x" else alt.Y
+    second = alt.X2 if channel == "x" else alt.Y2
+    return cells, {channel: field(f"{channel}_low:Q", title=title, scale=scale),
+                   f"{channel}2": second(f"{channel}_high:Q")}
+
+
 def pair_heatmap(result: StudyImportance, a: str, b: str, scale: str) -> alt.Chart:
     fa, fb = _feature(result, a), _feature(result, b)
     va, vb, grid = result.fanova.pair_marginal(a, b)
-    la, lb = _axis_labels(fa, va), _axis_labels(fb, vb)
-    cells = pl.DataFrame({"a": np.repeat(la, len(lb)), "b": np.tile(lb, len(la)), "mean": grid.ravel()})
-
-    def axis(feature, labels):
-        every = max(1, len(labels) // PAIR_LABELS) if not feature.categorical else 1
-        keep = [label for i, label in enumerate(labels) if i % every == 0 or label == INACTIVE_LABEL]
-        return alt.Axis(values=keep, labelAngle=0, labelLimit=120)
-
-    title = alt.Title(f"Predicted accuracy over {a} × {b}",
-                      subtitle="every other hyperparameter averaged; numbers on their space's scale"
-                               + (" (log)" if fa.log or fb.log else ""))
-    return alt.Chart(cells, title=title).mark_rect().encode(
-        x=alt.X("a:O", sort=la, title=a, axis=axis(fa, la)),
-        y=alt.Y("b:O", sort=lb[::-1], title=b, axis=axis(fb, lb)),
+    cells = pl.DataFrame({"x": np.repeat(np.arange(len(va)), len(vb)), "y": np.tile(np.arange(len(vb)), len(va)),
+                          "mean": grid.ravel()})
+    cells, x = _pair_axis(fa, va, "x", cells)
+    cells, y = _pair_axis(fb, vb, "y", cells)
+    labels = {"a": _axis_labels(fa, va), "b": _axis_labels(fb, vb)}
+    cells = cells.with_columns(pl.col("x").replace_strict(dict(enumerate(labels["a"]))).alias("a"),
+                               pl.col("y").replace_strict(dict(enumerate(labels["b"]))).alias("b"))
+    return alt.Chart(cells).mark_rect().encode(
+        **x, **y,
         color=alt.Color("mean:Q", title=f"predicted {ACCURACY[scale]}", scale=alt.Scale(scheme="viridis"),
-                        legend=alt.Legend(titleLimit=260)),
-        tooltip=[alt.Tooltip("a:O", title=a), alt.Tooltip("b:O", title=b),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=240,
+                                          titleLimit=300)),
+        tooltip=[alt.Tooltip("a:N", title=a), alt.Tooltip("b:N", title=b),
                  alt.Tooltip("mean:Q", title="predicted", format=".4f")],
     ).properties(width=MARGINAL_SIZE[0], height=320)

@@ -126,6 +126,11 @@ def test_an_imported_log_and_every_demo_sweep_render_with_their_n(monkeypatch, w
                                   "r.config_id and q.status = 'ok')", [study])[0][0]
         assert f"{expected:,} finished networks" in at.caption[0].value, (study, at.caption[0].value)
         assert len(at.get("vega_lite_chart")) == 4  # ranked bars, pairs, a marginal, a pair's heat map
+        budgets = sql(warehouse, "select distinct r.budget from runs r join studies s using (study_id) "
+                                 "where s.name = ? order by 1", [study])
+        words = ("each configuration on the largest budget it reached (so budget is a feature)" if len(budgets) > 1
+                 else f"every configuration, all on budget {budgets[0][0]:g}")
+        assert words in at.caption[0].value, (study, at.caption[0].value)
 
 
 def test_conditionals_are_named_with_their_inactive_share(monkeypatch, warehouse):
