@@ -50,25 +50,24 @@ evaluations as (
 ),
 
 candidates as (
-    select *, max(rung) over (partition by study order by evaluation rows unbounded preceding) as top_rung
+    -- an evaluation becomes the best when its loss is below every earlier one's (on any budget for 'any'; on
+    -- its own budget for 'incumbent', where it must also be on the largest budget finished so far: the
+    -- incumbent's budget then is its own, or it is the first evaluation on a larger one)
+    select *,
+        max(rung) over (partition by study order by evaluation rows unbounded preceding) as top_rung,
+        case when $rule = 'any'
+            then min(criterion) over (partition by study order by evaluation
+                                      rows between unbounded preceding and 1 preceding)
+            else min(criterion) over (partition by study, rung order by evaluation
+                                      rows between unbounded preceding and 1 preceding)
+        end as best_before
     from evaluations
     where criterion is not null
 ),
 
-compared as (
-    select *,
-        case when $rule = 'any'
-            then min(criterion) over (partition by study order by evaluation
-                                      rows between unbounded preceding and 1 preceding)
-            else min(case when rung = top_rung then criterion end) over (
-                partition by study, top_rung order by evaluation rows between unbounded preceding and 1 preceding)
-        end as best_before
-    from candidates
-),
-
 changes as (
     select study, evaluation, spent, seconds, accuracy, criterion as loss, budget, run_id, config_id
-    from compared
+    from candidates
     where ($rule = 'any' or rung = top_rung)
         and (best_before is null or criterion < best_before)
 ),
