@@ -81,3 +81,19 @@ def demo_ensemble_warehouse(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("demo-ensemble") / "warehouse.duckdb"
     demo.restore(demo.DEMO_DIR, path, skipped=tuple(demo.SWEEPS))
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_with_log(demo_warehouse, tmp_path_factory) -> Path:
+    """The demo (an ensemble and three sweeps) with a real BOHB log imported beside it as study `imported`
+    (tests/hpbandster_logs.py: 4 iterations, a conditional, failed evaluations); read only."""
+    import shutil
+
+    from tests.hpbandster_logs import import_log, run_tiny_bohb
+
+    folder = tmp_path_factory.mktemp("demo-with-log")
+    path = folder / "warehouse.duckdb"
+    shutil.copy(demo_warehouse, path)
+    run_tiny_bohb(folder / "log", iterations=4)
+    import_log(folder / "log", path, "imported")
+    return path

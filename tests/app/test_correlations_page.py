@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 
 import numpy as np
 import polars as pl
@@ -19,7 +18,6 @@ from pipeline.app import correlation_chart
 from tests.analysis.test_correlation import check_against_scipy, study_variables
 from tests.app.apptest import open_page, run_app
 from tests.conftest import TINY, sql
-from tests.hpbandster_logs import import_log, run_tiny_bohb
 
 IMPORTED = "imported"
 SWEEPS = ["demo-bohb", "demo-hyperband", "demo-random-search", IMPORTED]
@@ -27,14 +25,9 @@ LOG_SCALED = {"learning_rate", "lr", "budget"}  # the demo's and the imported lo
 
 
 @pytest.fixture(scope="module")
-def warehouse(demo_warehouse, tmp_path_factory):
-    """The demo (an ensemble and three sweeps) with a real BOHB log imported beside it."""
-    folder = tmp_path_factory.mktemp("correlations-page")
-    path = folder / "warehouse.duckdb"
-    shutil.copy(demo_warehouse, path)
-    run_tiny_bohb(folder / "log", iterations=4)
-    import_log(folder / "log", path, IMPORTED)
-    return path
+def warehouse(demo_with_log):
+    """The demo with a real BOHB log imported beside it as study `imported` (tests/conftest.py)."""
+    return demo_with_log
 
 
 def _page(monkeypatch, path, study: str, **query):

@@ -21,20 +21,14 @@ import pytest
 from pipeline.analysis import importance
 from tests.app.apptest import open_page, run_app
 from tests.conftest import sql
-from tests.hpbandster_logs import import_log, run_tiny_bohb
 
 IMPORTED = "imported"
 
 
 @pytest.fixture(scope="module")
-def warehouse(demo_warehouse, tmp_path_factory):
-    """The demo (an ensemble and three sweeps) with a real BOHB log imported beside it."""
-    folder = tmp_path_factory.mktemp("importance-page")
-    path = folder / "warehouse.duckdb"
-    shutil.copy(demo_warehouse, path)
-    run_tiny_bohb(folder / "log", iterations=6)
-    import_log(folder / "log", path, IMPORTED)
-    return path
+def warehouse(demo_with_log):
+    """The demo with a real BOHB log imported beside it as study `imported` (tests/conftest.py)."""
+    return demo_with_log
 
 
 def _page(monkeypatch, path, study: str, **query):
