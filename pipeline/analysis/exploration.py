@@ -27,7 +27,10 @@ Definitions (`movement(evaluations, numeric=..., categorical=...)`):
   values-inside shares of the first and last quarter's n new configurations (a normal approximation for a
   difference of two means; clipped to -1..1; none with fewer than two configurations in either quarter).
 
-No Streamlit here: numbers over a polars frame (pipeline/app/history_views.py builds it from the warehouse).
+No Streamlit here: numbers over a polars frame (`movement`, the reference, tested by hand), and `summarise`, which
+makes the same Movement from the per-quarter aggregates and the region however they were computed: the app
+aggregates them in SQL over the warehouse (pipeline/app/history_views.py, study_sql/history_quarters.sql), and
+its tests check that against this module and against plain SQL.
 """
 
 from __future__ import annotations
@@ -63,12 +66,9 @@ def movement(evaluations: pl.DataFrame, *, numeric: list[str], categorical: list
     names = [*numeric, *categorical]
     n = evaluations.height
     top = _top_set(evaluations, top_share)
-    empty = pl.DataFrame(schema={"quarter": pl.Int64, "first_evaluation": pl.Int64, "last_evaluation": pl.Int64,
-                                 "new": pl.Int64, "model_based": pl.Int64, "inside": pl.Int64,
-                                 "values_inside": pl.Float64})
     top_budget = _top_budget(evaluations)
     if top.is_empty() or n == 0:
-        return Movement(empty, top_budget, 0, 0, {}, None, None)
+        return Movement(pl.DataFrame(schema=_QUARTER_SCHEMA), top_budget, 0, 0, {}, None, None)
     new = evaluations.sort("evaluation").unique("config_id", keep="first", maintain_order=True)
     checks = [_inside(name, top, name in numeric) for name in names]
     new = new.with_columns(
@@ -80,19 +80,62 @@ def movement(evaluations: pl.DataFrame, *, numeric: list[str], categorical: list
         (pl.col("sampled_as") == MODEL_BASED).sum().cast(pl.Int64).alias("model_based"),
         pl.col("inside").sum().cast(pl.Int64).alias("inside"),
         pl.col("values_inside").mean().alias("values_inside")))
-    bounds = pl.DataFrame({"quarter": list(range(1, quarters + 1))}).with_columns(
-        first_evaluation=((pl.col("quarter") - 1) * n + quarters - 1) // quarters + 1,
-        last_evaluation=(pl.col("quarter") * n + quarters - 1) // quarters).cast(pl.Int64)
-    table = (bounds.join(per_quarter, on="quarter", how="left")
-             .with_columns(pl.col("new", "model_based", "inside").fill_null(0))
-             .select(empty.columns))
+    finished_on_top = _finished(evaluations).filter(_on_budget(top_budget)).height
+    region = {}
+    for name in names:
+        present = top[name].drop_nulls()
+        region[name] = region_text(present.unique().to_list(), inactive=top[name].null_count() > 0,
+                                   numeric=name in numeric)
+    return summarise(per_quarter, n, top_budget=top_budget, top_configs=top.height,
+                     finished_on_top=finished_on_top, region=region, quarters=quarters,
+                     top_evaluations=tuple(top["evaluation"].to_list()))
+
+
+def summarise(per_quarter: pl.DataFrame, n: int, *, top_budget: float | None, top_configs: int,
+              finished_on_top: int, region: dict[str, str], quarters: int = QUARTERS,
+              top_evaluations: tuple[int, ...] = ()) -> Movement:
+    """The Movement from what the definitions aggregate, however it was aggregated (movement() here in polars,
+    the app in SQL over the warehouse): `per_quarter` has a row per quarter with new configurations (quarter,
+    new, spread: the standard deviation with ddof 1 of their values-inside shares, model_based, inside,
+    values_inside: the mean share); quarters without one may be missing. `n` evaluations in all."""
+    table = _quarter_table(per_quarter, n, quarters)
+    if top_configs == 0 or n == 0:
+        return Movement(table.clear(), top_budget, 0, 0, {}, None, None)
     first, last = table["values_inside"][0], table["values_inside"][-1]
     drift = None if first is None or last is None else float(last - first)
     interval = _interval(drift, per_quarter, quarters)
-    finished_on_top = _finished(evaluations).filter(_on_budget(top_budget)).height
-    region = {name: _region_text(top[name], name in numeric) for name in names}
-    return Movement(table, top_budget, top.height, finished_on_top, region, drift, interval,
-                    tuple(top["evaluation"].to_list()))
+    return Movement(table, top_budget, top_configs, finished_on_top, region, drift, interval, top_evaluations)
+
+
+def region_text(values: list, *, inactive: bool, numeric: bool) -> str:
+    """A hyperparameter's top region in words: a number's range of `values` (the top set's values, inactive ones
+    left out), an option's values in text order; "or inactive" where one of the top set had it inactive."""
+    if not values:
+        parts = []
+    elif numeric:
+        low, high = min(values), max(values)
+        parts = [f"{low:.3g}" if low == high else f"{low:.3g} – {high:.3g}"]
+    else:
+        parts = [", ".join(str(v) for v in sorted(set(values), key=str))]
+    if inactive:
+        parts.append("inactive")
+    return " or ".join(parts)
+
+
+_QUARTER_SCHEMA = {"quarter": pl.Int64, "first_evaluation": pl.Int64, "last_evaluation": pl.Int64, "new": pl.Int64,
+                   "model_based": pl.Int64, "inside": pl.Int64, "values_inside": pl.Float64}
+
+
+def _quarter_table(per_quarter: pl.DataFrame, n: int, quarters: int) -> pl.DataFrame:
+    """Every quarter with its evaluation range, quarters without a new configuration as zeros (and no share)."""
+    bounds = pl.DataFrame({"quarter": list(range(1, quarters + 1))}).with_columns(
+        first_evaluation=((pl.col("quarter") - 1) * n + quarters - 1) // quarters + 1,
+        last_evaluation=(pl.col("quarter") * n + quarters - 1) // quarters).cast(pl.Int64)
+    counts = per_quarter.select(pl.col("quarter").cast(pl.Int64), pl.col("new", "model_based", "inside").cast(pl.Int64),
+                                pl.col("values_inside").cast(pl.Float64))
+    return (bounds.join(counts, on="quarter", how="left")
+            .with_columns(pl.col("new", "model_based", "inside").fill_null(0))
+            .select(list(_QUARTER_SCHEMA)))
 
 
 def _interval(drift: float | None, per_quarter: pl.DataFrame, quarters: int) -> tuple[float, float] | None:
@@ -135,17 +178,3 @@ def _inside(name: str, top: pl.DataFrame, numeric: bool) -> pl.Expr:
     else:
         within = column.is_in(values.drop_nulls().unique().implode())
     return pl.when(column.is_null()).then(pl.lit(inactive_ok)).otherwise(within.fill_null(False))
-
-
-def _region_text(values: pl.Series, numeric: bool) -> str:
-    present = values.drop_nulls()
-    if present.is_empty():
-        parts = []
-    elif numeric:
-        low, high = present.min(), present.max()
-        parts = [f"{low:.3g}" if low == high else f"{low:.3g} – {high:.3g}"]
-    else:
-        parts = [", ".join(str(v) for v in sorted(present.unique().to_list(), key=str))]
-    if values.null_count():
-        parts.append("inactive")
-    return " or ".join(parts)
