@@ -380,3 +380,112 @@ def test_runs_without_a_start_time_are_ordered_by_run_id_and_the_page_says_so(mo
     assert {r[1] for r in rows[-5:]} == {r for (r,) in untimed}
     assert set(points.filter(pl.col("evaluation").is_in(list(last)))["config_id"].to_list()) == {
         r[2] for r in rows[-5:]}
+
+
+# ---------------------------------------------------------------- the aggregated view's SQL paths, against plain SQL
+
+
+def _aggregated_page(monkeypatch, path, study: str, **query):
+    """The page above its point limit, lowered so that the demo's BOHB sweep (374 evaluations x 8 panels) crosses
+    it: heat cells, thinned best so far (history_views.py's DuckDB paths for a million networks)."""
+    from pipeline.app import history_views
+
+    monkeypatch.setattr(history_views, "MAX_POINTS", 500)
+    return _page(monkeypatch, path, study, **query)
+
+
+def _cells_by_sql(path, study: str, name: str, *, number: bool, log: bool) -> dict[tuple[int, str], tuple]:
+    """(x slice, row) -> (n, first evaluation, last evaluation, mean test accuracy) straight from the warehouse:
+    40 slices of the start order; the row an option's value, or for a number its slice of 12 of the range of the
+    values tried (log10 where log), 'inactive' where the run has no value."""
+    value = "ln(h.value_num)" if log else "h.value_num"
+    rows = sql(path, f"""
+        with ordered as (
+            select r.run_id, r.test_accuracy,
+                   row_number() over (order by r.started_at nulls last, r.run_id) as evaluation
+            from runs r join studies s using (study_id) where s.name = ?),
+        valued as (
+            select o.*, h.value, {value} as v from ordered o left join hyperparameters h on h.run_id = o.run_id
+            and h.name = ?),
+        ranged as (select min(v) as low, max(v) as high, (select count(*) from ordered) as n from valued)
+        select (evaluation - 1) * 40 // n as x,
+               case when value is null then 'inactive' when low is null or high = low then value
+                    when {'true' if number else 'false'}
+                    then (least(greatest(floor((v - low) / (high - low) * 12), 0), 11) + 1)::integer::varchar
+                    else value end as row,
+               count(*), min(evaluation), max(evaluation), avg(test_accuracy)
+        from valued, ranged group by all""", [study, name])
+    return {(x, row): rest for x, row, *rest in rows}
+
+
+@pytest.mark.parametrize(("study", "name", "number", "log"), [
+    ("demo-bohb", "optimizer", False, False), ("demo-bohb", "learning_rate", True, True),
+    ("demo-bohb", "momentum", True, False),  # inactive where the optimizer has none: its own row
+    ("demo-ensemble", "conv_layers", True, False),  # a range that took three values: options drawn at their values
+])
+def test_heat_cells_are_sqls_counts_per_slice_and_value(monkeypatch, warehouse, tmp_path, study, name, number, log):
+    """Every heat cell of a panel against a GROUP BY on the warehouse file (a number's slice from its raw values,
+    an option from the long table), on the raw scale: n, the first and last evaluation and the mean test accuracy
+    of each cell, and no cell missing or extra."""
+    path = tmp_path / "cells.duckdb"
+    shutil.copy(warehouse, path)
+    at = _aggregated_page(monkeypatch, path, study, scale="raw")
+    cells = _datasets(at)["cells"]
+    width = len(_evaluations(path, study)) / 40
+    expected = _cells_by_sql(path, study, name, number=number, log=log)
+    got = {}
+    for cell in cells.filter(pl.col("parameter") == name).iter_rows(named=True):
+        x = round((cell["x0"] - 0.5) / width)
+        found = re.fullmatch(r"slice (\d+) of 12 of the values tried", cell["value"])
+        row = "inactive" if cell["value"] == "(inactive)" else found.group(1) if found else cell["value"]
+        got[(x, row)] = (cell["n"], cell["first_evaluation"], cell["last_evaluation"], cell["mean"])
+    assert set(got) == set(expected)
+    for key, (count, first, last, mean) in expected.items():
+        assert got[key][:3] == (count, first, last), key
+        assert got[key][3] == pytest.approx(mean, abs=1e-12), key
+    assert (name == "momentum") == any(row == "inactive" for _, row in expected)
+
+
+def test_thinned_best_so_far_is_sqls_running_maximum_across_blocks(monkeypatch, warehouse, tmp_path):
+    """history_best.sql looks for rises per block of evaluations; with blocks of 7 the demo's 374 evaluations span
+    54 of them, and the thinned line must be exactly the rises of the running maximum plus the last evaluation."""
+    from pipeline.app import history_views
+
+    path = tmp_path / "best.duckdb"
+    shutil.copy(warehouse, path)
+    monkeypatch.setattr(history_views, "BLOCK", 7)
+    study = "demo-hyperband"
+    rows = _evaluations(path, study)
+    best = _datasets(_aggregated_page(monkeypatch, path, study))["best"]
+    expected, running = {}, -math.inf
+    for evaluation, _, _, _, status, accuracy, _ in rows:
+        if status == "ok" and accuracy is not None and accuracy > running:
+            running = accuracy
+            expected[evaluation] = accuracy
+    expected[len(rows)] = running
+    assert len(expected) > 3
+    assert dict(zip(best["evaluation"].to_list(), best["best_accuracy"].to_list())) == pytest.approx(expected)
+
+
+def test_ties_at_the_end_of_the_top_set_take_the_earlier_evaluations(monkeypatch, warehouse, tmp_path):
+    """history_region.sql finds where the top set ends from the count of each accuracy and ranks only the tied
+    evaluations there by evaluation number. Accuracies rounded to 0.05 make large ties, so the end of the top set
+    falls inside one; the drift, its quarters and the top set's size must still be SQL's by the definition."""
+    study = "demo-random-search"
+    (study_id,) = sql(warehouse, "select study_id from studies where name = ?", [study])[0]
+    path = _edited_copy(warehouse, tmp_path, [
+        ("update runs set test_accuracy = round(test_accuracy * 20) / 20 where study_id = ?", [study_id])])
+    expected = _drift_by_hand(path, study)
+    finished = sorted(r[5] for r in _evaluations(path, study) if r[4] == "ok" and r[5] is not None)
+    cut = sorted(finished, reverse=True)[expected["top"] - 1]
+    assert sum(a == cut for a in finished) > 1 and sum(a >= cut for a in finished) > expected["top"]  # a real tie
+    at = _page(monkeypatch, path, study)
+    metric = next(m.value for m in at.metric if m.label == "Drift toward the top region")
+    assert metric == f"{expected['drift'] * 100:+.1f} pts"
+    table = next(d.value for d in at.dataframe if "values inside" in d.value.columns)
+    for row in table.to_dict("records"):
+        want = expected["quarters"][row["quarter"]]
+        assert (row["new configurations"], row["configurations inside"]) == (want["new"], want["inside"])
+        assert row["values inside"] == pytest.approx(want["values_inside"])
+    caption = next(c.value for c in at.caption if c.value.startswith("Final top region"))
+    assert f"({expected['top']:,} of" in caption
