@@ -141,8 +141,9 @@ def history(frame: StudyFrame, *, warehouse: str, scale: str = "rank") -> Histor
         with store.read(Path(warehouse)) as con:  # the file is held only while its runs are read
             (name,) = con.execute("select current_database()").fetchone()
             cur.execute(f"use {name}")
-            cur.execute(f"create temp table history_order as {store.query_text('history_order')}",
-                        {"study": frame.study["name"]})
+            aligned = _template("history_aligned").format(study=f"{database}.study",
+                                                          order=store.query_text("history_order").strip())
+            cur.execute(f"create temp table history_order as {aligned}", {"study": frame.study["name"]})
             cur.execute(f"use {database}")  # as frame.query's: `study` and its accuracy_on(scale, run)
         cur.execute(f"create temp table history_configs as {_template('history_configs').format()}")
         values = _generated([f"s.{c.param.value if c.kind == 'raw' else c.param.code} as {c.name}" for c in columns])

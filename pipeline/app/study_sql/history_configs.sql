@@ -1,6 +1,7 @@
 -- The configurations of the Exploration history that have a config_id (a run without one is a configuration of
 -- its own), made a temporary table: each one's first evaluation, its final one (largest budget, then latest)
--- and how it was first sampled (the earliest of its smallest budget); evaluation numbers from history_order.
+-- and how it was first sampled (the earliest of its smallest budget); evaluation numbers from history_order (in
+-- the study's row order: paired by position).
 with configured as (
     select
         o.evaluation,
@@ -9,7 +10,7 @@ with configured as (
         s.sampled_as,
         {{'budget': coalesce(s.budget, '-inf'::double), 'evaluation': o.evaluation}} as place
     from history_order as o
-    join study as s using (run_id)
+    positional join study as s
     where s.config_id is not null
 ),
 

@@ -3,10 +3,10 @@
 -- by test accuracy, earlier first among equals; and per panel its region (generated: a number's min and max and
 -- whether one had it inactive, an option panel's codes). Found without sorting the pool: a test accuracy takes
 -- few values (correct / test images), so the accuracy where the top set ends (cut) is found from the count of
--- each, and only the evaluations at the cut are ranked, by evaluation number (history_order).
+-- each, and only the evaluations at the cut are ranked, by evaluation number.
 with pool as not materialized (
     select *
-    from history_values
+    from history_evaluations
     where status = 'ok' and accuracy is not null and ($top_budget is null or budget = $top_budget)
 ),
 
@@ -30,11 +30,10 @@ cut as (
 at_cut as (
     select
         p.*,
-        row_number() over (order by o.evaluation) as place,
+        row_number() over (order by p.evaluation) as place,
         c.taken
     from pool as p
     join cut as c using (accuracy)
-    join history_order as o using (run_id)
 ),
 
 top_set as (
