@@ -55,7 +55,7 @@ class Movement:
     region: dict[str, str]  # hyperparameter -> its top region in words
     drift: float | None  # values_inside of the last quarter minus the first; None where either has no new config
     drift_interval: tuple[float, float] | None  # its 95 % interval (see the module)
-    top_evaluations: tuple[int, ...] = ()  # the evaluation numbers of the final top set
+    top_evaluations: tuple[int, ...] = ()  # the final top set's evaluation numbers (movement(); the app omits them)
 
 
 def movement(evaluations: pl.DataFrame, *, numeric: list[str], categorical: list[str],

@@ -471,28 +471,30 @@ def _movement(cur, columns: list[_Column], counts: dict) -> tuple[exploration.Mo
     top = _sql(cur, "history_region", {"top": k_top, "top_budget": top_budget},
                aggregates=_generated(aggregates)).row(0, named=True)
     checks, values = [], {"n": n, "quarters": exploration.QUARTERS}
-    for c in columns:
+    for c in columns:  # each panel's test as 0 or 1, in the cheapest form its column allows
         k, column = c.k, c.name
-        if c.kind == "code":
-            codes = _codes(top[f"codes_{k}"])
-            inactive = f"{column} is null"
-            if len(c.param.labels) <= MASK_CODES:  # a bit test per row, cheaper than a list's
-                within = f"($codes{k}::ubigint >> {column}) & 1 = 1"
-                values[f"codes{k}"] = sum(1 << code for code in codes)
+        inactive_ok = bool(top[f"inactive_{k}"])
+        if c.kind == "raw":  # null: inactive
+            if top[f"low_{k}"] is None:
+                checks.append(f"case when {column} is null then {int(inactive_ok)} else 0 end")
             else:
-                within = f"list_contains($codes{k}::bigint[], {column}::bigint)"
-                values[f"codes{k}"] = codes
-        else:  # a ranged option's codes are in the order of its values
-            within = f"{column} between $low{k} and $high{k}"
-            inactive = f"{column} is null" + (f" or {column} = {int(c.inactive)}"
-                                              if c.kind == "ranged" and c.inactive is not None else "")
-            values |= {f"low{k}": top[f"low_{k}"], f"high{k}": top[f"high_{k}"]}
-        checks.append(f"case when {inactive} then $inactive{k} else coalesce({within}, false) end as in_{k}")
-        values[f"inactive{k}"] = top[f"inactive_{k}"]
-    per_quarter = _sql(
-        cur, "history_quarters", values, checks=",\n        ".join(checks) or "true as unused",
-        share=" + ".join(f"in_{c.k}::integer" for c in columns) or "1", count=f"{max(len(columns), 1)}.0",
-        every=" and ".join(f"in_{c.k}" for c in columns) or "true")
+                checks.append(f"coalesce(({column} between $low{k} and $high{k})::integer, {int(inactive_ok)})")
+                values |= {f"low{k}": top[f"low_{k}"], f"high{k}": top[f"high_{k}"]}
+            continue
+        if c.kind == "code":  # never null: the inactive option is a code like the others
+            inside = _codes(top[f"codes_{k}"])
+        else:  # a ranged option's codes are in the order of its values; the inactive code is past them
+            low, high = top[f"low_{k}"], top[f"high_{k}"]
+            inside = [] if low is None else list(range(low, high + 1))
+            inside += [int(c.inactive)] if inactive_ok and c.inactive is not None else []
+        if len(c.param.labels) <= MASK_CODES:  # a bit test per row, cheaper than a list's
+            checks.append(f"(($inside{k}::ubigint >> {column}) & 1)::integer")
+            values[f"inside{k}"] = sum(1 << code for code in inside)
+        else:
+            checks.append(f"list_contains($inside{k}::bigint[], {column}::bigint)::integer")
+            values[f"inside{k}"] = inside
+    per_quarter = _sql(cur, "history_quarters", values, inside=" + ".join(f"({check})" for check in checks) or "1",
+                       count=f"{max(len(columns), 1)}")
     region = {}  # numbers first, then options, as exploration.movement orders them
     for c in sorted(columns, key=lambda c: c.kind == "code"):
         k = c.k
