@@ -140,11 +140,13 @@ def history(frame: StudyFrame, *, warehouse: str, scale: str = "rank") -> Histor
         database = frame._database  # the loaded study's database (study_frame.StudyFrame keeps its name)
         with store.read(Path(warehouse)) as con:  # the file is held only while its runs are read
             (name,) = con.execute("select current_database()").fetchone()
-            cur.execute(f"use {name}")
             aligned = _template("history_aligned").format(study=f"{database}.study",
                                                           order=store.query_text("history_order").strip())
-            cur.execute(f"create temp table history_order as {aligned}", {"study": frame.study["name"]})
-            cur.execute(f"use {database}")  # as frame.query's: `study` and its accuracy_on(scale, run)
+            cur.execute(f"use {name}")
+            try:
+                cur.execute(f"create temp table history_order as {aligned}", {"study": frame.study["name"]})
+            finally:  # the file must be let go however that went: it cannot be detached while in use here
+                cur.execute(f"use {database}")  # as frame.query's: `study` and its accuracy_on(scale, run)
         cur.execute(f"create temp table history_configs as {_template('history_configs').format()}")
         values = _generated([f"s.{c.param.value if c.kind == 'raw' else c.param.code} as {c.name}" for c in columns])
         cur.execute(f"create temp view history_values as {_template('history_values').format(values=values)}")
