@@ -213,7 +213,8 @@ def test_ctrl_c_keeps_finished_evaluations_and_the_sweep_continues(tmp_path):
     job = job_processes.start("pipeline.bohb", *args)
     job_processes.wait_for_runs(path, 3, within=120)
     job.send_signal(signal.SIGINT)
-    assert job.wait(timeout=60) == 130
+    # 25 s alone; a fresh-clone run sharing 2 cores with three other jobs went past 60 s once
+    assert job.wait(timeout=150) == 130
     assert "stopped:" in job.stderr.read()
     kept = sql(path, "select count(*) from runs")[0][0]
     assert kept >= 3
