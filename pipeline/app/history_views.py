@@ -137,7 +137,7 @@ def history(frame: StudyFrame, *, warehouse: str, scale: str = "rank") -> Histor
                for k, p in enumerate(params)]
     # one cursor of the hub for every query: history_order, history_configs and history_evaluations are its own
     with store.hub().cursor() as cur:
-        database = frame._database  # the loaded study's database (study_frame.StudyFrame keeps its name)
+        database = frame.database  # the loaded study's in-memory database
         with store.read(Path(warehouse)) as con:  # the file is held only while its runs are read
             (name,) = con.execute("select current_database()").fetchone()
             aligned = _template("history_aligned").format(study=f"{database}.study",

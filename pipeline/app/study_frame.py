@@ -125,6 +125,11 @@ class StudyFrame:
         with store.using(database) as cur:
             self.runs = cur.sql("select count(*) from study").fetchall()[0][0]
 
+    @property
+    def database(self) -> str:
+        """The in-memory database whose `study` table this frame queries (for a hub cursor's `use`)."""
+        return self._database
+
     def chosen(self, budget: str | float | None) -> StudyFrame:
         """The study narrowed to a budget choice: TOP (each configuration on its largest budget) or one
         budget of self.budgets; None, or a study without budgets: every run (this frame)."""
