@@ -35,7 +35,6 @@ configurations' evaluations and promotions are drawn as marks: at 100,000 evalua
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,7 @@ import polars as pl
 from pipeline.analysis import exploration
 from pipeline.app import correlation_chart
 from pipeline.app.selection import as_scale
-from pipeline.app.study_frame import StudyFrame, StudyParam
+from pipeline.app.study_frame import StudyFrame, StudyParam, parsed_space
 from pipeline.warehouse import store
 
 MAX_POINTS = 5_000  # evaluations x panels drawn one by one; above, heat cells and the top configurations
@@ -323,12 +322,7 @@ def _ranged(frame: StudyFrame, params: list[StudyParam]) -> list[StudyParam]:
     """The parameters the study shows as options (few distinct values) that are numbers from a range: the search
     space gives them low and high, or (an imported log's space says nothing) they took more than FEW_VALUES
     values. They are drawn on a number axis at their values, not in evenly spaced bands."""
-    space = frame.study.get("search_space")
-    try:
-        space = json.loads(space) if isinstance(space, str) else (space or {})
-    except ValueError:
-        space = {}
-    space = space if isinstance(space, dict) else {}
+    space = parsed_space(frame.study.get("search_space"))
     ranged = []
     for p in params:
         if p.binned or p.index == 0 or not p.options or not all(

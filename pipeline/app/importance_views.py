@@ -44,12 +44,6 @@ class StudyImportance:
     top_quantile: float
 
 
-def _space(frame: study_frame.StudyFrame) -> dict:
-    space = frame.study.get("search_space")
-    space = json.loads(space) if isinstance(space, str) else (space or {})
-    return space if isinstance(space, dict) else {}
-
-
 def _label(value) -> str:
     """A choice as run_values shows a category's value (JSON's false / true, numbers as written)."""
     return json.dumps(value) if isinstance(value, bool) else str(value)
@@ -117,7 +111,7 @@ def study_design(frame: study_frame.StudyFrame, *, scale: str = "raw", selection
             values = values.sample(limit, seed=0).sort("run_id")
     if values.height < MIN_RUNS:
         raise study_frame.StudyError(f"{values.height} finished run(s) here: importance needs at least {MIN_RUNS}")
-    space, logged = _space(frame), correlation_chart.log_scaled(frame)
+    space, logged = study_frame.parsed_space(frame.study.get("search_space")), correlation_chart.log_scaled(frame)
     candidates = [c for c in values.columns if c not in OUTCOMES]
     if frame.budget != study_frame.TOP:
         candidates.remove("budget")

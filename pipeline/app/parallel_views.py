@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.app import correlation_chart, study_views
-from pipeline.app.study_frame import StudyError, StudyFrame, StudyParam
+from pipeline.app.study_frame import StudyError, StudyFrame, StudyParam, parsed_space
 
 ACCURACY = "accuracy"  # the objective's axis name
 INACTIVE = -0.12  # where the inactive mark sits, below the axis's 0
@@ -148,11 +148,7 @@ def _axis(param: StudyParam, log: bool) -> Axis | None:
 
 def space_order(frame: StudyFrame) -> tuple[str, ...]:
     """The parameters in the order the study's search space lists them (the loaded order where it says nothing)."""
-    space = frame.study.get("search_space")
-    try:
-        listed = list(json.loads(space)) if isinstance(space, str) else list(space or {})
-    except (ValueError, TypeError):
-        listed = []
+    listed = list(parsed_space(frame.study.get("search_space")))
     names = [p.name for p in frame.params]
     return tuple(dict.fromkeys([n for n in listed if n in names] + names))
 

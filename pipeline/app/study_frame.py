@@ -256,13 +256,20 @@ class _Column:
     rows: str = "true"
 
 
+def parsed_space(search_space) -> dict:
+    """A study's search space (JSON text or parsed) as {name: spec}; {} for none, bad JSON or another shape."""
+    try:
+        space = json.loads(search_space) if isinstance(search_space, str) else (search_space or {})
+    except ValueError:
+        return {}
+    return space if isinstance(space, dict) else {}
+
+
 def space_log_flags(search_space) -> dict[str, bool]:
     """What a study's search space (JSON text or parsed) says of each number's scale, where it says it: `log`
     true or false. A space that says nothing of a parameter (an imported log's, inferred from its values)
     leaves it out, and so does a space of another shape than ours."""
-    space = json.loads(search_space) if isinstance(search_space, str) else (search_space or {})
-    if not isinstance(space, dict):
-        return {}
+    space = parsed_space(search_space)
     return {name: bool(spec["log"]) for name, spec in space.items() if isinstance(spec, dict) and "log" in spec}
 
 
